@@ -1,0 +1,1 @@
+"""Prioritized-KL RL fine-tuning on critical tokens."""
