@@ -1,0 +1,190 @@
+"""Reading and writing labelled documents in the JSON-lines format of HWV, RCV1, WOS and BGC.
+
+Each line is ``{"token": ["<text>"], "label": ["L1", "L2", …]}``. The labels of a document may form
+one or several root-to-node paths; the indicator matrix returned is always ancestor-closed.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> from htc.taxonomy import Taxonomy
+>>> tax = Taxonomy.from_paths([["A", "A1"], ["B"]])
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "docs.jsonl"
+>>> _ = p.write_text('{"token": ["hello"], "label": ["A1"]}\\n')
+>>> corpus = read_jsonl(p, tax)
+>>> corpus.texts, corpus.y.toarray().tolist()
+(['hello'], [[1, 1, 0]])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from htc.taxonomy import Taxonomy
+
+
+class DataError(ValueError):
+    """A data file that cannot be read, with the file and line."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        self.message, self.path, self.line = message, path, line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+
+
+@dataclass
+class Corpus:
+    """Texts with an ancestor-closed sparse label indicator ``y`` (documents × taxonomy nodes).
+
+    Iterating yields ``texts`` then ``y``, so ``texts, y = read_jsonl(...)`` works.
+    """
+
+    texts: list[str]
+    y: sp.csr_matrix
+    source: str | None = None
+    n_skipped: int = 0
+    skipped_lines: list[int] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator:
+        yield self.texts
+        yield self.y
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> Corpus:
+        """The documents at ``rows``, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Corpus([self.texts[i] for i in rows], self.y[rows], source=self.source)
+
+
+def read_jsonl(
+    path: str | os.PathLike,
+    taxonomy: Taxonomy,
+    *,
+    text_key: str = "token",
+    label_key: str = "label",
+    skip_bad_lines: bool = False,
+) -> Corpus:
+    """Read labelled documents; labels are closed under ancestors.
+
+    Bad JSON, a missing key, an empty label list or a label absent from the taxonomy raises
+    :class:`DataError` naming the file and line. With ``skip_bad_lines=True`` such lines are
+    skipped instead, counted in ``Corpus.n_skipped`` and reported in one warning.
+    """
+    path = os.fspath(path)
+    texts: list[str] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    skipped: list[int] = []
+    index = taxonomy._index
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip() == "":
+                continue
+            try:
+                text, labels = _parse_line(raw, text_key, label_key)
+                idx = []
+                for lab in labels:
+                    j = index.get(lab)
+                    if j is None:
+                        raise ValueError(f"label {lab!r} is not in the taxonomy")
+                    idx.append(j)
+            except ValueError as err:
+                if not skip_bad_lines:
+                    raise DataError(str(err), path=path, line=lineno) from None
+                skipped.append(lineno)
+                continue
+            r = len(texts)
+            texts.append(text)
+            rows.extend([r] * len(idx))
+            cols.extend(idx)
+    if skipped:
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} bad line(s) (first: line {skipped[0]})", stacklevel=2
+        )
+    y = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(texts), len(taxonomy))
+    )
+    y.sum_duplicates()
+    y.data[:] = 1
+    return Corpus(texts, taxonomy.closure(y), source=path, n_skipped=len(skipped),
+                  skipped_lines=skipped)
+
+
+def _parse_line(raw: str, text_key: str, label_key: str) -> tuple[str, list[str]]:
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"invalid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object per line")
+    for key in (text_key, label_key):
+        if key not in obj:
+            raise ValueError(f"missing key {key!r} (keys present: {sorted(obj)})")
+    text = obj[text_key]
+    if isinstance(text, list):
+        if not all(isinstance(t, str) for t in text):
+            raise ValueError(f"{text_key!r} must be a string or a list of strings")
+        text = " ".join(text)
+    elif not isinstance(text, str):
+        raise ValueError(f"{text_key!r} must be a string or a list of strings")
+    labels = obj[label_key]
+    if isinstance(labels, str):
+        labels = [labels]
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ValueError(f"{label_key!r} must be a list of label strings")
+    if not labels:
+        raise ValueError(f"{label_key!r} is empty: every document needs at least one label")
+    return text, labels
+
+
+def write_jsonl(
+    path: str | os.PathLike,
+    texts: Sequence[str] | None,
+    y,
+    taxonomy: Taxonomy,
+    *,
+    text_key: str = "token",
+    label_key: str = "label",
+) -> None:
+    """Write documents and their labels (shallow to deep) atomically: a crash leaves no half file.
+
+    ``texts`` may be ``None`` to write labels only (``token`` is then an empty list).
+    """
+    y = sp.csr_matrix(y)
+    if y.shape[1] != len(taxonomy):
+        raise ValueError(f"y has {y.shape[1]} columns; the taxonomy has {len(taxonomy)} labels")
+    if texts is not None and len(texts) != y.shape[0]:
+        raise ValueError(f"{len(texts)} texts but {y.shape[0]} label rows")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in range(y.shape[0]):
+                cols = y.indices[y.indptr[r] : y.indptr[r + 1]]
+                cols = cols[np.lexsort((cols, taxonomy.depth[cols]))]
+                obj = {
+                    text_key: [texts[r]] if texts is not None else [],
+                    label_key: [taxonomy.nodes[j] for j in cols],
+                }
+                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,248 @@
+"""Datasets: Hierarchical WikiVitals (HWV) and synthetic hierarchies for tests and benchmarks.
+
+HWV's official train split is not distributed with this project's data (see the data folder's
+README). When ``hwv_train.json`` is absent, :func:`load_hwv` builds train and dev from the official
+validation file by a seeded split stratified by top-level label (80% train, 20% dev by default) and
+keeps the official test file as test. ``HWV.split`` says which split was used.
+
+Example
+-------
+>>> tax, y = make_synthetic(100, depth=3, branching=2, seed=0)
+>>> y.shape
+(100, 14)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from htc.data import Corpus, read_jsonl
+from htc.taxonomy import Taxonomy
+
+ENV_VAR = "HTC_DATA_DIR"
+
+
+@dataclass
+class HWV:
+    """HWV splits over one taxonomy; ``split`` is ``"official"`` or ``"val-split(seed=…)"``."""
+
+    taxonomy: Taxonomy
+    train: Corpus
+    dev: Corpus
+    test: Corpus
+    split: str
+    folder: Path
+
+
+def default_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where data is looked for, in order: the argument, ``$HTC_DATA_DIR``, ``./../shared/data``."""
+    if data_dir is not None:
+        return [Path(data_dir)]
+    dirs = []
+    if os.environ.get(ENV_VAR):
+        dirs.append(Path(os.environ[ENV_VAR]))
+    dirs.append(Path.cwd().parent / "shared" / "data")
+    return dirs
+
+
+def find_dataset(name: str, required: list[str], data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``required`` files for dataset ``name`` (``DIR/name`` or ``DIR`` itself)."""
+    tried = []
+    for base in default_data_dirs(data_dir):
+        for cand in (base / name, base):
+            tried.append(str(cand))
+            if all((cand / f).is_file() for f in required):
+                return cand
+    raise FileNotFoundError(
+        f"dataset {name!r} not found: looked for {', '.join(required)} in "
+        + "; ".join(tried)
+        + f". Pass data_dir=… or set ${ENV_VAR}."
+    )
+
+
+def load_hwv(
+    data_dir: str | os.PathLike | None = None, *, seed: int = 0, dev_fraction: float = 0.2
+) -> HWV:
+    """Load Hierarchical WikiVitals.
+
+    Uses the official ``hwv_train.json`` when present; otherwise splits the official validation
+    file into train/dev (``dev_fraction`` of each top-level class goes to dev, seeded).
+
+    >>> hwv = load_hwv()  # doctest: +SKIP
+    >>> len(hwv.train), len(hwv.dev), len(hwv.test)  # doctest: +SKIP
+    (1281, 321, 2003)
+    """
+    if not 0 < dev_fraction < 1:
+        raise ValueError(f"dev_fraction must be in (0, 1), got {dev_fraction}")
+    folder = find_dataset("hwv", ["hwv.taxonomy", "hwv_val.json", "hwv_test.json"], data_dir)
+    tax = Taxonomy.from_file(folder / "hwv.taxonomy")
+    val = read_jsonl(folder / "hwv_val.json", tax)
+    test = read_jsonl(folder / "hwv_test.json", tax)
+    if (folder / "hwv_train.json").is_file():
+        train = read_jsonl(folder / "hwv_train.json", tax)
+        return HWV(tax, train, val, test, "official", folder)
+    train_idx, dev_idx = stratified_split(val.y, tax, dev_fraction, seed)
+    return HWV(tax, val.subset(train_idx), val.subset(dev_idx), test, f"val-split(seed={seed})",
+               folder)
+
+
+def stratified_split(
+    y: sp.csr_matrix, taxonomy: Taxonomy, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows into (rest, held-out) with ``fraction`` of each top-level class held out.
+
+    A document's class is its first top-level label (node order). Indices are sorted.
+    """
+    y = sp.csr_matrix(y)
+    top = np.zeros(len(taxonomy), dtype=bool)
+    top[taxonomy.root_children] = True
+    first_top = np.full(y.shape[0], -1)
+    for r in range(y.shape[0]):
+        cols = y.indices[y.indptr[r] : y.indptr[r + 1]]
+        cols = cols[top[cols]]
+        if len(cols):
+            first_top[r] = cols.min()
+    rng = np.random.default_rng(seed)
+    held = []
+    for cls in np.unique(first_top):
+        members = np.flatnonzero(first_top == cls)
+        rng.shuffle(members)
+        k = int(round(fraction * len(members)))
+        held.append(members[:k])
+    held_idx = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    mask = np.ones(y.shape[0], dtype=bool)
+    mask[held_idx] = False
+    return np.flatnonzero(mask), held_idx
+
+
+# ---------------------------------------------------------------------------------- synthetic
+def random_taxonomy(
+    depth: int = 4,
+    branching: int | tuple[int, int] = 3,
+    *,
+    dag: bool = False,
+    extra_parent_prob: float = 0.2,
+    seed: int | None = 0,
+) -> Taxonomy:
+    """A random hierarchy of ``depth`` levels.
+
+    ``branching`` is a fixed number of children or an inclusive ``(low, high)`` range drawn per
+    node (0 allowed in the range gives leaves at varying depths). With ``dag=True`` each node below
+    level 2 gets, with probability ``extra_parent_prob``, a second parent from the level above.
+
+    >>> random_taxonomy(2, 2).nodes
+    ['n0', 'n1', 'n0.0', 'n0.1', 'n1.0', 'n1.1']
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    lo, hi = (branching, branching) if isinstance(branching, int) else branching
+    if lo < 0 or hi < max(lo, 1):
+        raise ValueError(f"branching must be >= 1 (or a range (low, high) with high >= 1): {branching}")
+    rng = np.random.default_rng(seed)
+    edges: list[tuple[str, str]] = []
+    level = ["Root"]
+    levels = []
+    for d in range(depth):
+        nxt = []
+        for k, parent in enumerate(level):
+            n_kids = int(rng.integers(lo, hi + 1))
+            if d == 0 or (k == 0 and not nxt):
+                n_kids = max(n_kids, 1)
+            for c in range(n_kids):
+                name = f"n{c}" if parent == "Root" else f"{parent}.{c}"
+                edges.append((parent, name))
+                nxt.append(name)
+        if not nxt:
+            break
+        levels.append(nxt)
+        level = nxt
+    if dag:
+        for d in range(1, len(levels)):
+            for name in levels[d]:
+                if rng.random() < extra_parent_prob:
+                    own = name.rsplit(".", 1)[0]
+                    cands = [p for p in levels[d - 1] if p != own]
+                    if cands:
+                        edges.append((cands[int(rng.integers(len(cands)))], name))
+    return Taxonomy.from_edges(edges)
+
+
+def sample_labels(
+    taxonomy: Taxonomy,
+    n_docs: int,
+    *,
+    multi_path: bool = False,
+    max_paths: int = 3,
+    mandatory_leaf: bool = True,
+    seed: int | None = 0,
+) -> sp.csr_matrix:
+    """Ancestor-closed label indicators: each document ends at 1 node (or 1..max_paths nodes).
+
+    End nodes are drawn with a Zipf-like skew (heavy-tailed, as in real HTC data); with
+    ``mandatory_leaf=False`` they may be internal nodes.
+    """
+    rng = np.random.default_rng(seed)
+    pool = taxonomy.leaves if mandatory_leaf else np.arange(len(taxonomy))
+    weights = 1.0 / np.arange(1, len(pool) + 1) ** 0.8
+    weights = weights[rng.permutation(len(pool))]
+    weights /= weights.sum()
+    n_paths = rng.integers(1, max_paths + 1, size=n_docs) if multi_path else np.ones(n_docs, int)
+    rows = np.repeat(np.arange(n_docs), n_paths)
+    cols = pool[rng.choice(len(pool), size=len(rows), p=weights)]
+    y = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)),
+                      shape=(n_docs, len(taxonomy)))
+    y.sum_duplicates()
+    y.data[:] = 1
+    return taxonomy.closure(y)
+
+
+def sample_marginals(
+    taxonomy: Taxonomy,
+    y_true,
+    *,
+    sharpness: float = 2.0,
+    noise: float = 1.0,
+    mandatory_leaf: bool = True,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """Node marginals of a single-path model that is right more often when ``sharpness`` is high.
+
+    A distribution ``q`` over end nodes (leaves, or all nodes) is a softmax of Gaussian noise plus
+    ``sharpness`` on the true end nodes; marginals are ``p(m) = Σ_{n below or at m} q(n)``, so they
+    are consistent (child ≤ parent) and siblings sum to at most their parent in a tree.
+    """
+    rng = np.random.default_rng(seed)
+    y = sp.csr_matrix(y_true).astype(bool)
+    n_docs = y.shape[0]
+    logits = noise * rng.standard_normal((n_docs, len(taxonomy)))
+    # True end nodes: true nodes with no true child.
+    has_true_child = (y.astype(np.int32) @ taxonomy.parent_matrix).toarray() > 0
+    ends = y.toarray() & ~has_true_child
+    logits += sharpness * ends
+    if mandatory_leaf:
+        logits[:, ~taxonomy.is_leaf] = -np.inf
+    logits -= logits.max(axis=1, keepdims=True)
+    q = np.exp(logits)
+    q /= q.sum(axis=1, keepdims=True)
+    return np.ascontiguousarray((taxonomy.descendant_matrix.astype(np.float64) @ q.T).T)
+
+
+def make_synthetic(
+    n_docs: int,
+    *,
+    depth: int = 4,
+    branching: int | tuple[int, int] = 3,
+    dag: bool = False,
+    multi_path: bool = False,
+    mandatory_leaf: bool = True,
+    seed: int | None = 0,
+) -> tuple[Taxonomy, sp.csr_matrix]:
+    """A random taxonomy and ``n_docs`` ancestor-closed label sets on it."""
+    tax = random_taxonomy(depth, branching, dag=dag, seed=seed)
+    y = sample_labels(tax, n_docs, multi_path=multi_path, mandatory_leaf=mandatory_leaf, seed=seed)
+    return tax, y

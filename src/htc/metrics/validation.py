@@ -1,0 +1,91 @@
+"""Input checks shared by the metrics and decoders: shapes, 0/1 values, probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from htc.taxonomy import Taxonomy
+
+
+def as_indicator(y, name: str, n_cols: int | None = None) -> sp.csr_matrix:
+    """A 0/1 CSR matrix (int8) from a dense array or sparse matrix; ``ValueError`` names ``name``."""
+    if sp.issparse(y):
+        m = sp.csr_matrix(y)
+        if m.nnz and not np.isin(m.data, (0, 1)).all():
+            raise ValueError(f"{name} must hold only 0/1 values")
+        m = m.astype(np.int8)
+        m.eliminate_zeros()
+    else:
+        a = np.asarray(y)
+        if a.dtype == object:
+            raise ValueError(f"{name} must be a numeric 0/1 array, got dtype object")
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (documents, nodes), got shape {a.shape}")
+        if a.dtype != bool and a.size and not np.isin(a, (0, 1)).all():
+            raise ValueError(f"{name} must hold only 0/1 values")
+        m = sp.csr_matrix(a.astype(np.int8))
+    if m.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (documents, nodes), got shape {m.shape}")
+    if n_cols is not None and m.shape[1] != n_cols:
+        raise ValueError(
+            f"{name} has {m.shape[1]} columns but the taxonomy has {n_cols} nodes "
+            "(one column per node in taxonomy.nodes order)"
+        )
+    m.sort_indices()
+    return m
+
+
+def check_pair(y_true, y_pred, taxonomy: Taxonomy | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Validate a (truth, prediction) pair of indicator matrices of equal shape."""
+    n = None if taxonomy is None else len(taxonomy)
+    t = as_indicator(y_true, "y_true", n)
+    p = as_indicator(y_pred, "y_pred", n)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has shape {t.shape} but y_pred has shape {p.shape}")
+    return t, p
+
+
+def as_proba(proba, taxonomy: Taxonomy, name: str = "proba") -> np.ndarray:
+    """A float64 ``(documents, nodes)`` array of probabilities in [0, 1]."""
+    p = proba.toarray() if sp.issparse(proba) else np.asarray(proba, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 1:
+        p = p[None, :]
+    if p.ndim != 2 or p.shape[1] != len(taxonomy):
+        raise ValueError(
+            f"{name} has shape {p.shape}; expected (documents, {len(taxonomy)}) with one column "
+            "per taxonomy node"
+        )
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if p.size and (p.min() < -1e-9 or p.max() > 1 + 1e-9):
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1] (got min {p.min():.3g}, max {p.max():.3g}); "
+            "pass marginals, not logits"
+        )
+    return np.clip(p, 0.0, 1.0)
+
+
+def check_beta(beta: float) -> float:
+    """``beta`` must be a positive finite number."""
+    if not np.isfinite(beta) or beta <= 0:
+        raise ValueError(f"beta must be a positive number, got {beta}")
+    return float(beta)
+
+
+def safe_divide(num, den, zero_division: float):
+    """``num / den`` elementwise, ``zero_division`` where ``den == 0``."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, float(zero_division))
+    np.divide(num, den, out=out, where=den != 0)
+    return out if out.ndim else float(out)
+
+
+def fbeta(precision, recall, beta: float, zero_division: float):
+    """``(1+β²)·P·R / (β²·P + R)``, ``zero_division`` where ``P = R = 0``."""
+    b2 = beta * beta
+    p = np.asarray(precision, dtype=np.float64)
+    r = np.asarray(recall, dtype=np.float64)
+    return safe_divide((1 + b2) * p * r, b2 * p + r, zero_division)
