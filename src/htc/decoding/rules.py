@@ -2,7 +2,8 @@
 
 - ``threshold``: ``ŷ_y = [p_y ≥ t]`` independently (can be inconsistent).
 - ``top_down``: from the root, keep every child with ``p ≥ t`` of a kept node (the root is always
-  kept); ancestor-closed, several branches allowed; equals ``threshold`` for consistent marginals.
+  kept; in a DAG a node needs all its parents kept); ancestor-closed, several branches allowed;
+  equals ``threshold`` for consistent marginals on a tree.
 - ``greedy_leaf``: from the root, move to the most probable child until a leaf (one full path).
 - ``argmax_leaf``: the most probable leaf and its ancestors (for single-path models, the most probable
   root-to-leaf path, which may differ from the greedy one).
@@ -28,19 +29,19 @@ def decode_threshold(proba: np.ndarray, taxonomy: Taxonomy, threshold: float = 0
 def decode_top_down(proba: np.ndarray, taxonomy: Taxonomy, threshold: float = 0.5) -> np.ndarray:
     """Top-down thresholding: expand the children of every kept node with ``p ≥ t``.
 
+    In a DAG a node is kept only when all its parents are, so the output is ancestor-closed.
+
     >>> tax = Taxonomy.from_paths([["A", "A1"], ["B"]])
     >>> decode_top_down(np.array([[0.4, 0.6, 0.7]]), tax).tolist()
     [[0, 0, 1]]
     """
     passed = proba >= threshold
     sel = np.zeros(proba.shape, dtype=np.int8)
-    top = np.zeros(len(taxonomy), dtype=bool)
-    top[taxonomy.root_children] = True
+    n_parents = np.diff(taxonomy.parent_matrix.indptr)
     for nodes in taxonomy.levels:
         pm = taxonomy.parent_matrix[nodes]  # level nodes × all nodes
-        parent_kept = np.asarray(pm @ sel.T.astype(np.int32)).T > 0
-        ok = passed[:, nodes] & (parent_kept | top[nodes][None, :])
-        sel[:, nodes] = ok
+        parents_kept = np.asarray(pm @ sel.T.astype(np.int32)).T
+        sel[:, nodes] = passed[:, nodes] & (parents_kept == n_parents[nodes][None, :])
     return sel
 
 

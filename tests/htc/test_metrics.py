@@ -1,0 +1,191 @@
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import precision_recall_fscore_support
+
+from htc import Taxonomy
+from htc.datasets import make_synthetic
+from htc.metrics import (
+    c_precision_recall_fscore,
+    flat_precision_recall_fscore,
+    hamming_loss,
+    hierarchical_f1_score,
+    hierarchical_pr_auc,
+    hierarchical_precision_recall_fscore,
+    hierarchical_scores_by_depth,
+    lca_precision_recall_fscore,
+    report,
+)
+
+from . import reference as ref
+from .conftest import marginals, problems
+
+TOY = Taxonomy.from_edges([("Root", "A"), ("Root", "B"), ("A", "A1"), ("A", "A2"), ("B", "B1")])
+
+
+@pytest.mark.parametrize(
+    "pred, expected",
+    [(["A", "A2"], (0.5, 0.5, 0.5)), (["A"], (1.0, 0.5, 2 / 3)), (["A", "A1", "B"], (2 / 3, 1.0, 0.8))],
+)
+def test_spec_worked_example(pred, expected):
+    y_true = TOY.indicator([["A", "A1"]])
+    y_pred = TOY.indicator([pred], close=False)
+    assert np.allclose(hierarchical_precision_recall_fscore(y_true, y_pred, TOY), expected)
+
+
+def test_predictions_are_augmented():
+    y_true = TOY.indicator([["A1"]])
+    assert hierarchical_f1_score(y_true, TOY.indicator([["A1"]], close=False), TOY) == 1.0
+
+
+@given(problems(), st.sampled_from(["micro", "samples", "macro", "leaf"]),
+       st.sampled_from([0.5, 1.0, 2.0]))
+@settings(max_examples=150, deadline=None)
+def test_hierarchical_matches_reference(prob, average, beta):
+    tax, t, p = prob
+    got = hierarchical_precision_recall_fscore(t, p, tax, average=average, beta=beta)
+    want = ref.hier(tax, t, p, average=average, beta=beta)
+    assert np.allclose(got, want, atol=1e-12)
+
+
+@given(problems(), st.data())
+@settings(max_examples=80, deadline=None)
+def test_hierarchical_depth_variants(prob, data):
+    tax, t, p = prob
+    d = data.draw(st.integers(1, tax.max_depth))
+    for avg in ("micro", "leaf"):
+        got = hierarchical_precision_recall_fscore(t, p, tax, average=avg, depth=d)
+        if np.isnan(got[0]):  # no document's truth reaches depth d: no group
+            assert avg == "leaf"
+            assert not np.asarray(t)[:, tax.depth == d].any()
+            continue
+        want = ref.hier(tax, t, p, average=avg, depth=d)
+        assert np.allclose(got, want, atol=1e-12)
+    got = hierarchical_precision_recall_fscore(t, p, tax, average="leaf",
+                                               group_weighting="documents")
+    assert np.allclose(got, ref.hier(tax, t, p, average="leaf", weighting="documents"))
+
+
+@given(problems())
+@settings(max_examples=60, deadline=None)
+def test_by_depth_matches_reference(prob):
+    tax, t, p = prob
+    T = [ref.close(tax, s) for s in ref.rows(t)]
+    P = [ref.close(tax, s) for s in ref.rows(p)]
+    for d, prf in hierarchical_scores_by_depth(t, p, tax).items():
+        tp = sum(len({j for j in a & b if tax.depth[j] == d}) for a, b in zip(T, P))
+        npred = sum(len({j for j in b if tax.depth[j] == d}) for b in P)
+        ntrue = sum(len({j for j in a if tax.depth[j] == d}) for a in T)
+        hp, hr = ref.div(tp, npred), ref.div(tp, ntrue)
+        assert np.allclose(prf, (hp, hr, ref.fb(hp, hr, 1.0)))
+
+
+@given(problems(), st.sampled_from(["micro", "macro", "samples"]))
+@settings(max_examples=80, deadline=None)
+def test_flat_matches_sklearn(prob, average):
+    tax, t, p = prob
+    assume(len(tax) > 1)  # with one column sklearn reads binary/multiclass input, not multilabel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = precision_recall_fscore_support(t, p, average=average, zero_division=0)[:3]
+    assert np.allclose(flat_precision_recall_fscore(t, p, tax, average=average), want)
+    assert hamming_loss(t, p, tax) == pytest.approx(np.mean(t != p))
+
+
+@given(problems(), st.sampled_from(["micro", "macro"]))
+@settings(max_examples=80, deadline=None)
+def test_c_metrics_match_reference(prob, average):
+    tax, t, p = prob
+    got = c_precision_recall_fscore(t, p, tax, average=average)
+    assert np.allclose(got, ref.c_metrics(tax, t, p, average=average), atol=1e-12)
+    closed = tax.closure(p)
+    assert np.allclose(c_precision_recall_fscore(t, closed, tax, average=average),
+                       flat_precision_recall_fscore(t, closed, tax, average=average))
+
+
+@given(problems(max_nodes=8, max_docs=3))
+@settings(max_examples=60, deadline=None)
+def test_lca_matches_reference(prob):
+    tax, t, p = prob
+    got = lca_precision_recall_fscore(t, p, tax)
+    assert np.allclose(got, ref.lca_prf(tax, t, p), atol=1e-12)
+
+
+def test_lca_official_single_label_example():
+    tax = Taxonomy.from_paths([["A", "A1", "A1a"], ["A", "A2"], ["B"]])
+    # truth A1a, prediction A2 → LCA A: Aug(P) = {A, A2}, Aug(T) = {A, A1, A1a}
+    p, r, _ = lca_precision_recall_fscore(tax.indicator([["A1a"]]), tax.indicator([["A2"]]), tax)
+    assert (p, r) == (0.5, 1 / 3)
+    # disjoint branches: LCA is the root, so the augmentation goes up to the top level
+    p, r, _ = lca_precision_recall_fscore(tax.indicator([["A1a"]]), tax.indicator([["B"]]), tax)
+    assert (p, r) == (0.0, 0.0)
+
+
+@given(problems(max_nodes=8, max_docs=3), st.data(), st.booleans())
+@settings(max_examples=80, deadline=None)
+def test_pr_auc_matches_reference(prob, data, augment):
+    tax, t, _ = prob
+    proba = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.7, 1.0]),
+                                        min_size=t.shape[0] * len(tax),
+                                        max_size=t.shape[0] * len(tax)))).reshape(t.shape)
+    got = hierarchical_pr_auc(t, proba, tax, augment=augment)
+    assert got == pytest.approx(ref.pr_auc(tax, t, proba, augment=augment), abs=1e-12)
+
+
+@given(problems(max_nodes=8, max_docs=3, dag=False), st.data())
+@settings(max_examples=40, deadline=None)
+def test_pr_auc_consistent_marginals_need_no_augmentation(prob, data):
+    tax, t, _ = prob
+    p = data.draw(marginals(tax, t.shape[0]))
+    assert hierarchical_pr_auc(t, p, tax) == pytest.approx(
+        hierarchical_pr_auc(t, p, tax, augment=False))
+
+
+def test_pr_auc_perfect_and_inverted():
+    t = TOY.indicator([["A1"]])
+    assert hierarchical_pr_auc(t, [[0.9, 0.1, 0.8, 0.2, 0.1]], TOY) == 1.0
+    assert hierarchical_pr_auc(t, [[0.1, 0.1, 0.8, 0.9, 0.9]], TOY) < 0.6
+
+
+def test_sparse_and_dense_agree():
+    tax, y = make_synthetic(300, depth=4, branching=(1, 4), multi_path=True, seed=3)
+    rng = np.random.default_rng(0)
+    pred = (rng.random(y.shape) < 0.05).astype(np.int8)
+    for avg in ("micro", "samples", "macro", "leaf"):
+        a = hierarchical_precision_recall_fscore(y, pred, tax, average=avg)
+        b = hierarchical_precision_recall_fscore(y.toarray(), sp.csr_matrix(pred), tax, average=avg)
+        assert a == b
+
+
+def test_report_keys():
+    tax, y = make_synthetic(50, depth=3, branching=3, seed=0)
+    out = report(y, y, proba=y.toarray().astype(float), taxonomy=tax)
+    for key in ("flat_micro_f", "flat_macro_f", "h_micro_f", "h_samples_f", "h_macro_f",
+                "h_leaf_f", "c_micro_f", "lca_micro_f", "hamming_loss", "hF1_auc", "depth1_f"):
+        assert key in out
+    assert out["h_micro_f"] == 1.0 and out["hamming_loss"] == 0.0 and out["hF1_auc"] == 1.0
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_inputs():
+    t = TOY.indicator([["A1"]])
+    with pytest.raises(ValueError, match="y_pred has 3 columns"):
+        hierarchical_f1_score(t, np.zeros((1, 3)), TOY)
+    with pytest.raises(ValueError, match="y_pred must hold only 0/1"):
+        hierarchical_f1_score(t, np.full((1, 5), 0.7), TOY)
+    with pytest.raises(ValueError, match="shape"):
+        hierarchical_f1_score(t, np.zeros((2, 5)), TOY)
+    with pytest.raises(ValueError, match="average must be one of"):
+        hierarchical_f1_score(t, t, TOY, average="weighted")
+    with pytest.raises(ValueError, match="beta"):
+        hierarchical_precision_recall_fscore(t, t, TOY, beta=-1)
+    with pytest.raises(ValueError, match="depth"):
+        hierarchical_f1_score(t, t, TOY, depth=9)
+    with pytest.raises(ValueError, match="proba must be probabilities"):
+        hierarchical_pr_auc(t, np.full((1, 5), 3.0), TOY)
+    with pytest.raises(ValueError, match="NaN"):
+        hierarchical_pr_auc(t, np.full((1, 5), np.nan), TOY)
