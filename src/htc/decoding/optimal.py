@@ -14,22 +14,28 @@ so the best set of size ``k`` is the top-``k`` nodes by ``Δ_k`` and the optimum
 ``Δ_k(parent) ≥ Δ_k(child)``, and ties are broken towards ancestors, so the result is
 ancestor-closed.
 
-Implementation (all vectorised over the batch):
+Implementation: one compiled (numba) kernel per document, documents in parallel.
 
-1. ``q`` from the marginals by Möbius inversion (tree: ``q(n) = p(n) − Σ_children p(c)``; DAG: a
-   sparse triangular solve), clipped at 0 so that inconsistent marginals still give a valid input.
-2. Pruning. Removing any ``m`` from an optimal ``S`` cannot help, which gives
-   ``p(m) ≥ E* / ((1+β²)·a_max)`` for every ``m ∈ S`` (``a_max = max_n |A⁺(n)|``). ``E*`` is
-   bounded below by the best single node ``max_m Δ_1(m)``, so only nodes above that bound are
-   candidates, and ``k`` ranges up to their number (typically a few dozen of 1,186 nodes on HWV).
-3. ``Δ_k`` for all candidates and all ``k`` at once from the per-closure-size subtree sums
-   ``Q_a(m) = Σ_{n ⪰ m, |A⁺(n)|=a} q(n)``: ``Δ_k(m) = (1+β²) Σ_a Q_a(m) / (k + β²a)``.
+1. ``q`` from the marginals by Möbius inversion (``q(m) = p(m) − Σ_{n strictly below m} q(n)``,
+   in reverse topological order; on a tree ``q(n) = p(n) − Σ_children p(c)``), then clipped at 0
+   so that inconsistent marginals (BCE, CHAMP) still define a valid distribution.
+2. Pruning. Removing any ``m`` from an optimal ``S`` of size ``k`` cannot help:
+   ``Σ_{n⪰m} q(n)/(k−1+β²a_n) ≥ Σ_n q(n)·c_n/((k−1+β²a_n)(k+β²a_n))`` with ``c_n = |S∩A⁺(n)|``,
+   hence ``p(m) ≥ E*·(k−1+β²a_m)/((1+β²)(k−1+β²a_max)) ≥ E*·a_m/((1+β²)·a_max)``
+   (``a_m = |A⁺(m)|``, ``a_max = max_n a_n``). Likewise ``E_k ≤ (1+β²)·a_max·Σq/(k+β²a_max)``
+   bounds the useful sizes. ``E*`` is bounded below by the best single node, then by the best set
+   of at most 4 nodes; only nodes above the bound are candidates (a handful of HWV's 1,186).
+3. ``Δ_k`` for every candidate and every ``k`` from the per-closure-size subtree sums
+   ``Q_a(m) = Σ_{n ⪰ m, |A⁺(n)|=a} q(n)``: ``Δ_k(m) = (1+β²) Σ_a Q_a(m) / (k + β²a)``; for each
+   ``k`` the top-``k`` sum after a sort. Candidates are kept in topological order and sorted
+   stably, so exact ties (a parent with a single child) go to the ancestor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 from scipy.sparse.linalg import spsolve_triangular
 
 from htc.metrics.validation import as_proba, check_beta
@@ -70,9 +76,7 @@ def expected_hfbeta(proba, y_pred, taxonomy: Taxonomy, *, beta: float = 1.0) -> 
     return np.where(size > 0, e, 0.0)
 
 
-def decode_optimal_hf(
-    proba, taxonomy: Taxonomy, *, beta: float = 1.0, chunk_size: int = 4096
-) -> np.ndarray:
+def decode_optimal_hf(proba, taxonomy: Taxonomy, *, beta: float = 1.0) -> np.ndarray:
     """The prediction maximising expected hF-beta per document (exact), as a 0/1 matrix.
 
     >>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
@@ -80,56 +84,228 @@ def decode_optimal_hf(
     [[1, 1, 0, 0]]
     """
     beta = check_beta(beta)
-    p = as_proba(proba, taxonomy)
-    q = end_node_distribution(p, taxonomy)
+    p = np.ascontiguousarray(as_proba(proba, taxonomy))
     b2 = beta * beta
     sizes = taxonomy.closure_sizes
-    a_vals = np.unique(sizes)
-    # Q_a(m): subtree sums of q restricted to end nodes of closure size a  → (docs, n, |a_vals|)
-    d = taxonomy.descendant_matrix.astype(np.float64)
-    qa = np.stack([np.asarray(d @ (q * (sizes == a)).T).T for a in a_vals], axis=2)
-    p_cons = qa.sum(axis=2)  # consistent marginals of the clipped q
-    delta1 = (1 + b2) * qa @ (1.0 / (1 + b2 * a_vals))
-    e_lower = delta1.max(axis=1)
-    theta = e_lower / ((1 + b2) * sizes.max()) * (1 - 1e-9)
-    cand_mask = (p_cons >= theta[:, None]) & (p_cons > 0)
-    n_cand = cand_mask.sum(axis=1)
-    # candidates in topological order, so that a stable sort breaks ties towards ancestors
-    topo_rank = np.empty(len(taxonomy), dtype=np.int64)
-    topo_rank[taxonomy.topological_order] = np.arange(len(taxonomy))
+    a_vals, a_idx = np.unique(sizes, return_inverse=True)
+    a_vals = a_vals.astype(np.float64)
     out = np.zeros(p.shape, dtype=np.int8)
-    order_docs = np.argsort(n_cand, kind="stable")
-    for start in range(0, len(order_docs), chunk_size):
-        docs = order_docs[start : start + chunk_size]
-        kmax = int(n_cand[docs].max()) if len(docs) else 0
-        if kmax == 0:
-            continue
-        _solve_chunk(docs, kmax, cand_mask, qa, topo_rank, a_vals, b2, n_cand, out)
+    if taxonomy.is_tree:
+        lay = _tree_layout(taxonomy)
+        topo = taxonomy.topological_order
+        s_b = sizes[topo]
+        _decode_tree_batch(
+            p, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"], lay["chi"], lay["lo"],
+            lay["hi"], np.searchsorted(a_vals, np.arange(1, taxonomy.max_depth + 1)),
+            a_vals, (1 + b2) / (1 + b2 * np.arange(1, taxonomy.max_depth + 1.0)),
+            s_b / ((1 + b2) * sizes.max()) * (1 - 1e-9),
+            float(b2), float(sizes.max()), out,
+        )
+        return out
+    d = taxonomy.descendant_matrix.tocsr()
+    d.sort_indices()
+    strict = (d - sp.identity(len(taxonomy), dtype=d.dtype, format="csr")).tocsr()
+    strict.eliminate_zeros()
+    strict.sort_indices()
+    _decode_dag_batch(
+        p, taxonomy.topological_order.astype(np.int64), strict.indptr.astype(np.int64),
+        strict.indices.astype(np.int64), d.indptr.astype(np.int64), d.indices.astype(np.int64),
+        a_idx.astype(np.int64), a_vals, ((1 + b2) / (1 + b2 * sizes)).astype(np.float64),
+        (sizes / ((1 + b2) * sizes.max()) * (1 - 1e-9)).astype(np.float64),
+        taxonomy.root_children.astype(np.int64), float(b2), float(sizes.max()), out,
+    )
     return out
 
 
-def _solve_chunk(docs, kmax, cand_mask, qa, topo_rank, a_vals, b2, n_cand, out) -> None:
-    n_docs = len(docs)
-    key = np.where(cand_mask[docs], topo_rank[None, :], np.iinfo(np.int64).max)
-    cand = np.argsort(key, axis=1, kind="stable")[:, :kmax]  # (docs, kmax) node ids
-    valid = np.take_along_axis(cand_mask[docs], cand, axis=1)
-    qc = qa[docs[:, None], cand]  # (docs, kmax, |a|)
-    ks = np.arange(1, kmax + 1)
-    w = (1 + b2) / (ks[None, :] + b2 * a_vals[:, None])  # (|a|, kmax)
-    delta = qc @ w  # (docs, cand, k)
-    delta = np.where(valid[:, :, None], delta, -np.inf)
-    top = -np.sort(-delta, axis=1)  # descending along candidates
-    csum = np.cumsum(np.where(np.isfinite(top), top, 0.0), axis=1)
-    e_k = csum[:, ks - 1, ks - 1]  # (docs, k): sum of the top-k for size k
-    e_k = np.where(ks[None, :] <= n_cand[docs][:, None], e_k, -np.inf)
-    best_k = np.argmax(e_k, axis=1) + 1
-    rows = np.arange(n_docs)
-    best_delta = delta[rows, :, best_k - 1]  # (docs, cand)
-    scale = np.where(np.isfinite(best_delta), best_delta, 0.0).max(axis=1, keepdims=True)
-    scale = np.where(scale > 0, scale, 1.0)
-    rounded = np.where(np.isfinite(best_delta), np.round(best_delta / scale, 11), -np.inf)
-    rank_order = np.argsort(-rounded, axis=1, kind="stable")
-    take = np.arange(kmax)[None, :] < best_k[:, None]
-    chosen = np.take_along_axis(cand, rank_order, axis=1)
-    r, c = np.nonzero(take)
-    out[docs[r], chosen[r, c]] = 1
+def _tree_layout(taxonomy: Taxonomy) -> dict[str, np.ndarray]:
+    """Breadth-first positions of a tree: children blocks and per-depth subtree ranges.
+
+    In BFS order the children of a node are contiguous, and so are the nodes of a subtree at any
+    one depth: ``lo[u, a-1]:hi[u, a-1]`` holds the depth-``a`` part of ``u``'s subtree.
+    """
+    topo = taxonomy.topological_order
+    n = len(topo)
+    pos = np.empty(n, dtype=np.int64)
+    pos[topo] = np.arange(n)
+    depth = taxonomy.depth[topo]
+    dmax = taxonomy.max_depth
+    lo = np.full((n, dmax), n, dtype=np.int64)
+    hi = np.zeros((n, dmax), dtype=np.int64)
+    lo[np.arange(n), depth - 1] = np.arange(n)
+    hi[np.arange(n), depth - 1] = np.arange(n) + 1
+    for r in range(n - 1, -1, -1):
+        for par in taxonomy.parents(int(topo[r])):
+            pr = pos[par]
+            lo[pr] = np.minimum(lo[pr], lo[r])
+            hi[pr] = np.maximum(hi[pr], hi[r])
+    empty = hi <= lo
+    lo[empty] = 0
+    hi[empty] = 0
+    internal = np.flatnonzero(depth < dmax)
+    internal = internal[hi[internal, depth[internal]] > lo[internal, depth[internal]]]
+    return {
+        "internal": internal[::-1].copy(),  # deepest first
+        "clo": lo[internal[::-1], depth[internal[::-1]]].copy(),
+        "chi": hi[internal[::-1], depth[internal[::-1]]].copy(),
+        "lo": lo,
+        "hi": hi,
+    }
+
+
+@njit(cache=True, parallel=True)
+def _decode_tree_batch(p, topo, n_top, internal, clo, chi, lo, hi, a_of_depth, a_vals, w_depth,
+                       bound, b2, a_max, out):
+    n = p.shape[1]
+    for i in prange(p.shape[0]):
+        row = p[i]
+        pb = np.empty(n)
+        for r in range(n):  # to breadth-first positions
+            pb[r] = row[topo[r]]
+        q = pb.copy()
+        clipped = False
+        for t in range(internal.shape[0]):  # q = p − Σ children p, clipped at 0
+            u = internal[t]
+            s = 0.0
+            for c in range(clo[t], chi[t]):
+                s += pb[c]
+            qu = q[u] - s
+            clipped = clipped or qu < -1e-12  # beyond round-off: inconsistent marginals
+            q[u] = max(qu, 0.0)
+        pc = pb  # marginals of the clipped q: p itself unless a real inconsistency was clipped
+        if clipped:
+            pc = q.copy()
+            for t in range(internal.shape[0]):
+                u = internal[t]
+                s = 0.0
+                for c in range(clo[t], chi[t]):
+                    s += pc[c]
+                pc[u] += s
+        csum = np.empty(n + 1)
+        csum[0] = 0.0
+        for r in range(n):
+            csum[r + 1] = csum[r] + q[r]
+        mass = csum[n]
+        e_low = 0.0  # Δ_1 is monotone: the best single node is top-level (BFS 0..n_top-1)
+        for r in range(n_top):
+            s = 0.0
+            for a in range(lo.shape[1]):
+                if hi[r, a] > lo[r, a]:
+                    s += (csum[hi[r, a]] - csum[lo[r, a]]) * w_depth[a]
+            e_low = max(e_low, s)
+        if e_low <= 0.0:
+            continue
+        cand = np.empty(n, dtype=np.int64)  # BFS positions: ancestors first
+        k = 0
+        for r in range(n):
+            if pc[r] > 0.0 and pc[r] >= e_low * bound[r]:
+                cand[k] = r
+                k += 1
+        cand = cand[:k]
+        qc = np.zeros((k, a_vals.shape[0]))
+        for c in range(k):
+            u = cand[c]
+            for a in range(lo.shape[1]):
+                if hi[u, a] > lo[u, a]:
+                    qc[c, a_of_depth[a]] += csum[hi[u, a]] - csum[lo[u, a]]
+        chosen = _search(cand, qc, pc, e_low, mass, bound, a_vals, b2, a_max)
+        for c in chosen:
+            out[i, topo[c]] = 1
+
+
+@njit(cache=True, parallel=True)
+def _decode_dag_batch(p, topo, sptr, sidx, indptr, indices, a_idx, a_vals, w1, bound, top, b2,
+                      a_max, out):
+    n = p.shape[1]
+    for i in prange(p.shape[0]):
+        row = p[i]
+        q = np.empty(n)
+        for r in range(n - 1, -1, -1):  # Möbius inversion over strict descendants, deepest first
+            m = topo[r]
+            s = 0.0
+            for j in range(sptr[m], sptr[m + 1]):
+                s += q[sidx[j]]
+            q[m] = row[m] - s
+        q = np.maximum(q, 0.0)
+        pc = np.empty(n)
+        e_low = 0.0
+        for m in range(n):
+            s, s1 = 0.0, 0.0
+            for j in range(indptr[m], indptr[m + 1]):
+                s += q[indices[j]]
+                s1 += q[indices[j]] * w1[indices[j]]
+            pc[m] = s
+            e_low = max(e_low, s1)
+        if e_low <= 0.0:
+            continue
+        cand = np.empty(n, dtype=np.int64)
+        k = 0
+        for r in range(n):
+            m = topo[r]
+            if pc[m] > 0.0 and pc[m] >= e_low * bound[m]:
+                cand[k] = m
+                k += 1
+        cand = cand[:k]
+        qc = np.zeros((k, a_vals.shape[0]))
+        for c in range(k):
+            m = cand[c]
+            for j in range(indptr[m], indptr[m + 1]):
+                qc[c, a_idx[indices[j]]] += q[indices[j]]
+        for c in _search(cand, qc, pc, e_low, q.sum(), bound, a_vals, b2, a_max):
+            out[i, c] = 1
+
+
+@njit(cache=True)
+def _search(cand, qc, pc, e_low, mass, bound, a_vals, b2, a_max):
+    """The optimal set among candidates (listed ancestors first) with subtree sums ``qc``."""
+    # pass 1: sizes ≤ 4 raise the lower bound on E*; pass 2: exact search over what is left
+    e1, _k = _best_size(qc, a_vals, b2, _size_limit(len(cand), mass, e_low, b2, a_max, 4))
+    e_low = max(e_low, e1)
+    keep = np.zeros(len(cand), dtype=np.bool_)
+    for c in range(len(cand)):
+        keep[c] = pc[cand[c]] >= e_low * bound[cand[c]]
+    cand, qc = cand[keep], qc[keep]
+    _e, best_k = _best_size(qc, a_vals, b2, _size_limit(len(cand), mass, e_low, b2, a_max, 0))
+    if best_k == 0:
+        return cand[:0]
+    delta = _deltas(qc, a_vals, b2, best_k, np.empty(len(cand)))
+    scale = delta.max() if delta.max() > 0 else 1.0
+    # round away last-bit noise so that exact ties (a parent with one child) go to the ancestor
+    key = -np.floor(delta / scale * 1e11 + 0.5)
+    order = np.argsort(key, kind="mergesort")
+    return cand[order[:best_k]]
+
+
+@njit(cache=True)
+def _size_limit(n_cand, mass, e_low, b2, a_max, cap):
+    """Largest useful size: ``E_k ≤ (1+β²)·a_max·Σq/(k+β²a_max)`` must reach ``e_low``."""
+    k = int(np.floor((1 + b2) * a_max * mass / e_low - b2 * a_max + 1e-9))
+    k = min(max(k, 1), n_cand)
+    return min(k, cap) if cap > 0 else k
+
+
+@njit(cache=True)
+def _deltas(qc, a_vals, b2, k, buf):
+    """``buf[c] = Δ_k(cand c) = (1+β²) Σ_a Q_a(c) / (k + β²a)`` (explicit loops: tiny sizes)."""
+    n_a = a_vals.shape[0]
+    for c in range(qc.shape[0]):
+        s = 0.0
+        for a in range(n_a):
+            s += qc[c, a] / (k + b2 * a_vals[a])
+        buf[c] = (1 + b2) * s
+    return buf
+
+
+@njit(cache=True)
+def _best_size(qc, a_vals, b2, k_lim):
+    """(E, k) of the best top-k set over k = 1..k_lim; E_k = Σ of the k largest Δ_k."""
+    best_e, best_k = 0.0, 0
+    buf = np.empty(qc.shape[0])
+    for k in range(1, k_lim + 1):
+        delta = _deltas(qc, a_vals, b2, k, buf)
+        delta.sort()
+        e = 0.0
+        for r in range(len(delta) - k, len(delta)):
+            e += delta[r]
+        if e > best_e:
+            best_e, best_k = e, k
+    return best_e, best_k

@@ -57,14 +57,15 @@ def as_proba(proba, taxonomy: Taxonomy, name: str = "proba") -> np.ndarray:
             f"{name} has shape {p.shape}; expected (documents, {len(taxonomy)}) with one column "
             "per taxonomy node"
         )
-    if not np.isfinite(p).all():
+    if p.size and not np.isfinite(p.sum()) and not np.isfinite(p).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    if p.size and (p.min() < -1e-9 or p.max() > 1 + 1e-9):
+    lo, hi = (p.min(), p.max()) if p.size else (0.0, 1.0)
+    if lo < -1e-9 or hi > 1 + 1e-9:
         raise ValueError(
-            f"{name} must be probabilities in [0, 1] (got min {p.min():.3g}, max {p.max():.3g}); "
+            f"{name} must be probabilities in [0, 1] (got min {lo:.3g}, max {hi:.3g}); "
             "pass marginals, not logits"
         )
-    return np.clip(p, 0.0, 1.0)
+    return p if 0.0 <= lo and hi <= 1.0 else np.clip(p, 0.0, 1.0)
 
 
 def check_beta(beta: float) -> float:
