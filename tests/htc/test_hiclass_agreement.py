@@ -7,6 +7,7 @@ from htc.datasets import random_taxonomy, sample_labels
 from htc.metrics import hierarchical_precision_recall_fscore
 
 hiclass_metrics = pytest.importorskip("hiclass.metrics")
+pytestmark = pytest.mark.filterwarnings("ignore:F-score is ill-defined")
 
 
 def as_paths(tax, y, width):

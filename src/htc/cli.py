@@ -1,0 +1,145 @@
+"""The ``htc`` command line: ``htc evaluate`` and ``htc stats`` (``htc --help``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from htc.data import DataError, read_jsonl
+from htc.taxonomy import Taxonomy, TaxonomyError
+
+app = typer.Typer(
+    help="Hierarchical text classification: metrics, decoding, datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def friendly_errors(fn):
+    """Turn expected errors into one red line and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (TaxonomyError, DataError, ValueError, FileNotFoundError, KeyError) as err:
+            msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            err_console.print(f"[bold red]error:[/] {msg}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON so that a crash never leaves a truncated file in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def _load_proba(path: Path, n_docs: int, n_labels: int) -> np.ndarray:
+    try:
+        proba = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not a NumPy .npy array ({err})") from None
+    if proba.shape != (n_docs, n_labels):
+        raise ValueError(f"{path}: shape {proba.shape}, expected ({n_docs}, {n_labels}) = "
+                         "(gold documents, taxonomy labels)")
+    return proba
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    taxonomy: Path = typer.Option(..., "--taxonomy", "-t", help="taxonomy file (parent<TAB>children)"),
+    gold: Path = typer.Option(..., help="gold JSONL ({'token': [...], 'label': [...]})"),
+    pred: Path = typer.Option(None, help="predicted labels, JSONL in the gold format"),
+    proba: Path = typer.Option(None, help="node probabilities .npy (documents × labels)"),
+    decoder: str = typer.Option("top_down", help="decoder for --proba: threshold, top_down, "
+                                "greedy_leaf, argmax_leaf, optimal_hf"),
+    threshold: float = typer.Option(0.5, help="threshold of the threshold/top_down decoders"),
+    beta: float = typer.Option(1.0, help="beta of the F-scores and of optimal_hf"),
+    out: Path = typer.Option(None, help="write every figure here as JSON"),
+) -> None:
+    """Score predictions (labels, or probabilities decoded here) with every metric."""
+    from htc.decoding import decode
+    from htc.metrics import report
+
+    if (pred is None) == (proba is None):
+        raise ValueError("give exactly one of --pred and --proba")
+    tax = Taxonomy.from_file(taxonomy)
+    truth = read_jsonl(gold, tax)
+    node_proba = None
+    if pred is not None:
+        y_pred = read_jsonl(pred, tax).y
+        if y_pred.shape[0] != truth.y.shape[0]:
+            raise ValueError(f"{pred}: {y_pred.shape[0]} documents but {gold} has "
+                             f"{truth.y.shape[0]}")
+    else:
+        node_proba = _load_proba(proba, truth.y.shape[0], len(tax))
+        y_pred = decode(node_proba, tax, decoder, threshold=threshold, beta=beta)
+    figures = report(truth.y, y_pred, node_proba, taxonomy=tax, beta=beta)
+    table = Table(title=f"{len(truth)} documents · {tax}")
+    for col in ("metric", "precision", "recall", f"F{beta:g}"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    groups = [("flat micro", "flat_micro"), ("flat macro", "flat_macro"),
+              ("hier. micro", "h_micro"), ("hier. samples", "h_samples"),
+              ("hier. macro (nodes)", "h_macro"), ("hier. leaf-macro (paper)", "h_leaf"),
+              ("C-micro", "c_micro"), ("C-macro", "c_macro"), ("LCA micro", "lca_micro")]
+    for d in range(1, tax.max_depth + 1):
+        groups.append((f"depth {d}", f"depth{d}"))
+    for name, key in groups:
+        table.add_row(name, *(f"{figures[f'{key}_{k}']:.4f}" for k in "prf"))
+    console.print(table)
+    console.print(f"Hamming loss {figures['hamming_loss']:.5f}"
+                  + (f" · hF1-AUC {figures['hF1_auc']:.4f}" if "hF1_auc" in figures else ""))
+    if out is not None:
+        meta = {"gold": str(gold), "pred": str(pred) if pred else None,
+                "proba": str(proba) if proba else None,
+                "decoder": decoder if proba else None, "threshold": threshold, "beta": beta,
+                "documents": len(truth)}
+        write_json_atomic(out, {"meta": meta, "metrics": figures})
+        console.print(f"figures written to {out}")
+
+
+@app.command()
+@friendly_errors
+def stats(
+    data: list[Path] = typer.Argument(..., help="JSONL files"),
+    taxonomy: Path = typer.Option(..., "--taxonomy", "-t", help="taxonomy file"),
+) -> None:
+    """Dataset statistics: documents, labels, depth histogram, labels and paths per document."""
+    from htc.stats import dataset_statistics
+
+    tax = Taxonomy.from_file(taxonomy)
+    console.print(f"[bold]{taxonomy}[/]: {tax}")
+    for path in data:
+        s = dataset_statistics(read_jsonl(path, tax).y, tax)
+        table = Table(title=str(path), show_header=False)
+        for key in ("documents", "labels_used", "leaves_used", "labels_per_doc_mean",
+                    "labels_per_doc_min", "labels_per_doc_max", "paths_per_doc_mean",
+                    "paths_per_doc_max", "multi_path_docs", "docs_ending_at_leaves"):
+            v = s[key]
+            table.add_row(key.replace("_", " "), f"{v:.3f}" if isinstance(v, float) else str(v))
+        hist = " ".join(f"{d}:{c}" for d, c in s["path_end_depth_histogram"].items())
+        table.add_row("path-end depth histogram", hist)
+        console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from htc.cli import app
+
+runner = CliRunner()
+
+
+def setup(tmp_path):
+    tax = tmp_path / "t.taxonomy"
+    tax.write_text("Root\tA\tB\nA\tA1\tA2\n")
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps({"token": ["x"], "label": lab})
+                              for lab in (["A", "A1"], ["B"], ["A", "A2"])) + "\n")
+    return tax, gold
+
+
+def test_evaluate_pred_and_proba(tmp_path):
+    tax, gold = setup(tmp_path)
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--pred", str(gold),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(out.read_text())["metrics"]
+    assert figures["h_micro_f"] == 1.0 and figures["flat_macro_f"] == 1.0
+    proba = tmp_path / "p.npy"
+    # nodes: A, B, A1, A2
+    np.save(proba, np.array([[.9, .1, .8, .1], [.2, .8, .1, .1], [.7, .3, .4, .3]]))
+    for decoder in ("top_down", "optimal_hf", "argmax_leaf"):
+        res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--proba",
+                                  str(proba), "--decoder", decoder, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "hF1-AUC" in res.output
+    assert json.loads(out.read_text())["meta"]["decoder"] == "argmax_leaf"
+
+
+def test_evaluate_errors_are_one_line(tmp_path):
+    tax, gold = setup(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"token": ["x"], "label": ["A"]}\n{"token": ["x"], "label": ["Nope"]}\n')
+    res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--pred", str(bad)])
+    assert res.exit_code == 2 and f"{bad}:2:" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold)])
+    assert res.exit_code == 2 and "exactly one of --pred and --proba" in res.output
+    proba = tmp_path / "p.npy"
+    np.save(proba, np.zeros((2, 4)))
+    res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--proba", str(proba)])
+    assert res.exit_code == 2 and "shape (2, 4)" in res.output
+    res = runner.invoke(app, ["evaluate", "-t", str(tmp_path / "none.taxonomy"), "--gold", str(gold),
+                              "--pred", str(gold)])
+    assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_stats(tmp_path):
+    tax, gold = setup(tmp_path)
+    res = runner.invoke(app, ["stats", "-t", str(tax), str(gold)])
+    assert res.exit_code == 0, res.output
+    assert "documents" in res.output and "2:2" in res.output

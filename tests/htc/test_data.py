@@ -1,0 +1,138 @@
+import json
+
+import numpy as np
+import pytest
+
+from htc import DataError, Taxonomy, load_hwv, read_jsonl, write_jsonl
+from htc.datasets import make_synthetic, random_taxonomy, sample_labels, sample_marginals
+from htc.stats import dataset_statistics
+
+TAX = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+
+
+def lines(tmp_path, *rows, name="d.jsonl"):
+    p = tmp_path / name
+    p.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return p
+
+
+def test_read_closes_and_allows_multi_path(tmp_path):
+    p = lines(tmp_path, {"token": ["a b"], "label": ["A1"]}, {"token": "c", "label": ["A2", "B"]})
+    texts, y = read_jsonl(p, TAX)
+    assert texts == ["a b", "c"]
+    assert y.toarray().tolist() == [[1, 1, 0, 0], [1, 0, 1, 1]]
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ("{not json", "invalid JSON"),
+        (json.dumps({"label": ["A"]}), "missing key 'token'"),
+        (json.dumps({"token": ["x"]}), "missing key 'label'"),
+        (json.dumps({"token": ["x"], "label": ["Z"]}), "label 'Z' is not in the taxonomy"),
+        (json.dumps({"token": ["x"], "label": []}), "empty"),
+        (json.dumps([1, 2]), "JSON object"),
+        (json.dumps({"token": [1], "label": ["A"]}), "list of strings"),
+    ],
+)
+def test_bad_lines_name_file_and_line(tmp_path, bad, fragment):
+    p = lines(tmp_path, {"token": ["ok"], "label": ["A"]}, bad)
+    with pytest.raises(DataError) as err:
+        read_jsonl(p, TAX)
+    assert err.value.line == 2 and f"{p}:2:" in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_skip_bad_lines_reports_count(tmp_path):
+    p = lines(tmp_path, {"token": ["ok"], "label": ["A"]}, "{oops", {"token": ["x"], "label": ["Z"]},
+              {"token": ["fine"], "label": ["B"]})
+    with pytest.warns(UserWarning, match="skipped 2 bad line"):
+        corpus = read_jsonl(p, TAX, skip_bad_lines=True)
+    assert len(corpus) == 2 and corpus.n_skipped == 2 and corpus.skipped_lines == [2, 3]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        read_jsonl(tmp_path / "nope.jsonl", TAX)
+
+
+def test_write_roundtrip_and_atomic(tmp_path):
+    y = TAX.indicator([["A1"], ["B", "A2"]])
+    out = tmp_path / "out.jsonl"
+    write_jsonl(out, ["t1", "t2"], y, TAX)
+    again = read_jsonl(out, TAX)
+    assert again.texts == ["t1", "t2"] and (again.y != y).nnz == 0
+    assert json.loads(out.read_text().splitlines()[0])["label"] == ["A", "A1"]  # shallow → deep
+    before = out.read_text()
+    with pytest.raises(ValueError):
+        write_jsonl(out, ["only one"], y, TAX)  # nothing already written is lost
+    assert out.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_load_hwv_split(hwv_path):
+    hwv = load_hwv(hwv_path.parent)
+    assert hwv.split.startswith("val-split") or hwv.split == "official"
+    assert len(hwv.test) == 2003 and len(hwv.train) + len(hwv.dev) == 1602
+    assert 0.18 < len(hwv.dev) / 1602 < 0.22
+    again = load_hwv(hwv_path)  # the hwv folder itself is accepted too
+    assert again.dev.texts == hwv.dev.texts
+    assert set(hwv.train.texts).isdisjoint(hwv.dev.texts)
+    other = load_hwv(hwv_path, seed=1)
+    assert other.dev.texts != hwv.dev.texts
+
+
+def test_load_hwv_uses_env_and_reports_where_it_looked(tmp_path, monkeypatch, hwv_path):
+    monkeypatch.setenv("HTC_DATA_DIR", str(hwv_path.parent))
+    assert len(load_hwv().test) == 2003
+    with pytest.raises(FileNotFoundError) as err:
+        load_hwv(tmp_path)
+    assert str(tmp_path) in str(err.value) and "HTC_DATA_DIR" in str(err.value)
+
+
+def test_load_hwv_prefers_official_train(tmp_path, hwv_path):
+    folder = tmp_path / "hwv"
+    folder.mkdir()
+    for f in ("hwv.taxonomy", "hwv_val.json", "hwv_test.json"):
+        (folder / f).write_bytes((hwv_path / f).read_bytes())
+    (folder / "hwv_train.json").write_text(
+        json.dumps({"token": ["x"], "label": ["People"]}) + "\n")
+    hwv = load_hwv(tmp_path)
+    assert hwv.split == "official" and len(hwv.train) == 1 and len(hwv.dev) == 1602
+
+
+@pytest.mark.parametrize("dag", [False, True])
+@pytest.mark.parametrize("multi", [False, True])
+def test_synthetic(dag, multi):
+    tax, y = make_synthetic(200, depth=4, branching=(1, 3), dag=dag, multi_path=multi, seed=0)
+    assert tax.is_tree != dag or len(tax) < 4
+    assert tax.is_consistent(y).all()
+    stats = dataset_statistics(y, tax)
+    assert (stats["multi_path_docs"] > 0) == multi
+    assert stats["docs_ending_at_leaves"] == 1.0
+    p = sample_marginals(tax, y, seed=0)
+    assert ((p >= -1e-12) & (p <= 1 + 1e-12)).all()
+    for c in range(len(tax)):
+        for par in tax.parents(c):
+            assert (p[:, c] <= p[:, par] + 1e-12).all()
+
+
+def test_synthetic_non_mandatory_leaf():
+    tax = random_taxonomy(4, 3, seed=1)
+    y = sample_labels(tax, 300, mandatory_leaf=False, seed=1)
+    assert dataset_statistics(y, tax)["docs_ending_at_leaves"] < 1.0
+
+
+def test_random_taxonomy_bad_args():
+    with pytest.raises(ValueError, match="depth"):
+        random_taxonomy(0)
+    with pytest.raises(ValueError, match="branching"):
+        random_taxonomy(3, (0, 0))
+
+
+def test_stratified_split_is_stratified(hwv_path):
+    hwv = load_hwv(hwv_path.parent)
+    tops = hwv.taxonomy.root_children
+    share_train = np.asarray(hwv.train.y[:, tops].sum(0)).ravel() / len(hwv.train)
+    share_dev = np.asarray(hwv.dev.y[:, tops].sum(0)).ravel() / len(hwv.dev)
+    assert np.abs(share_train - share_dev).max() < 0.02
