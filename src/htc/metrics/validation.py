@@ -11,6 +11,8 @@ from htc.taxonomy import Taxonomy
 def _is_binary(values: np.ndarray) -> bool:
     if values.dtype == bool or values.size == 0:
         return True
+    if values.dtype.itemsize == 1 and values.dtype.kind in "iu":  # one pass over bytes
+        return int(values.view(np.uint8).max()) <= 1
     if values.min() < 0 or values.max() > 1:
         return False
     return values.dtype.kind in "iu" or bool(np.all(values == np.round(values)))
@@ -18,9 +20,15 @@ def _is_binary(values: np.ndarray) -> bool:
 
 def _dense_to_csr(a: np.ndarray) -> sp.csr_matrix:
     """CSR from a dense 0/1 array in one pass (SciPy's conversion is several times slower)."""
-    mask = a if a.dtype == bool else a != 0
+    if a.dtype == bool:
+        mask = a
+    elif a.dtype.itemsize == 1 and a.dtype.kind in "iu" and a.flags.c_contiguous:
+        mask = a.view(bool)  # 0/1 bytes (checked before): a free view
+    else:
+        mask = a != 0
     flat = np.flatnonzero(mask)
-    counts = np.count_nonzero(mask, axis=1)
+    counts = np.bincount(flat // a.shape[1], minlength=a.shape[0]) if a.shape[1] else \
+        np.zeros(a.shape[0], dtype=np.int64)
     indptr = np.zeros(a.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = flat - np.repeat(np.arange(a.shape[0], dtype=np.int64) * a.shape[1], counts)
