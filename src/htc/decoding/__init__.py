@@ -43,6 +43,11 @@ def decode(
         raise ValueError(f"unknown decoding method {method!r}; choose from {METHODS}")
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    if method == "optimal_hf":  # validates inside its compiled kernel
+        try:
+            return decode_optimal_hf(node_proba, taxonomy, beta=beta)
+        except ValueError as err:
+            raise ValueError(str(err).replace("proba", "node_proba", 1)) from None
     p = as_proba(node_proba, taxonomy, "node_proba")
     if method == "threshold":
         return decode_threshold(p, taxonomy, threshold)
@@ -50,9 +55,7 @@ def decode(
         return decode_top_down(p, taxonomy, threshold)
     if method == "greedy_leaf":
         return decode_greedy_leaf(p, taxonomy)
-    if method == "argmax_leaf":
-        return decode_argmax_leaf(p, taxonomy)
-    return decode_optimal_hf(p, taxonomy, beta=beta)
+    return decode_argmax_leaf(p, taxonomy)
 
 
 __all__ = [

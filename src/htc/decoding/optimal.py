@@ -84,23 +84,32 @@ def decode_optimal_hf(proba, taxonomy: Taxonomy, *, beta: float = 1.0) -> np.nda
     [[1, 1, 0, 0]]
     """
     beta = check_beta(beta)
-    p = np.ascontiguousarray(as_proba(proba, taxonomy))
+    p = np.ascontiguousarray(proba.toarray() if sp.issparse(proba) else proba, dtype=np.float64)
+    if p.ndim == 1:
+        p = p[None, :]
+    if p.ndim != 2 or p.shape[1] != len(taxonomy):
+        as_proba(p, taxonomy)  # raises the shape error
     b2 = beta * beta
     sizes = taxonomy.closure_sizes
     a_vals, a_idx = np.unique(sizes, return_inverse=True)
     a_vals = a_vals.astype(np.float64)
     out = np.zeros(p.shape, dtype=np.int8)
-    if taxonomy.is_tree:
+    if not taxonomy.is_tree:
+        p = as_proba(p, taxonomy)
+    else:
         lay = _tree_layout(taxonomy)
         topo = taxonomy.topological_order
         s_b = sizes[topo]
+        bad = np.zeros(len(p), dtype=np.bool_)  # values are checked inside the kernel
         _decode_tree_batch(
-            p, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"], lay["chi"], lay["lo"],
+            p, bad, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"], lay["chi"], lay["lo"],
             lay["hi"], np.searchsorted(a_vals, np.arange(1, taxonomy.max_depth + 1)),
             a_vals, (1 + b2) / (1 + b2 * np.arange(1, taxonomy.max_depth + 1.0)),
             s_b / ((1 + b2) * sizes.max()) * (1 - 1e-9),
             float(b2), float(sizes.max()), out,
         )
+        if bad.any():
+            as_proba(p[bad], taxonomy)  # raises the precise error (NaN, range)
         return out
     d = taxonomy.descendant_matrix.tocsr()
     d.sort_indices()
@@ -153,14 +162,25 @@ def _tree_layout(taxonomy: Taxonomy) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True, parallel=True)
-def _decode_tree_batch(p, topo, n_top, internal, clo, chi, lo, hi, a_of_depth, a_vals, w_depth,
+def _decode_tree_batch(p, bad, topo, n_top, internal, clo, chi, lo, hi, a_of_depth, a_vals, w_depth,
                        bound, b2, a_max, out):
     n = p.shape[1]
     for i in prange(p.shape[0]):
         row = p[i]
         pb = np.empty(n)
-        for r in range(n):  # to breadth-first positions
-            pb[r] = row[topo[r]]
+        for r in range(n):  # to breadth-first positions, checking the values on the way
+            x = row[topo[r]]
+            if not (x >= 0.0 and x <= 1.0):  # NaN fails both
+                if x < 0.0 and x >= -1e-9:
+                    x = 0.0
+                elif x > 1.0 and x <= 1.0 + 1e-9:
+                    x = 1.0
+                else:
+                    bad[i] = True
+                    x = 0.0
+            pb[r] = x
+        if bad[i]:
+            continue
         q = pb.copy()
         clipped = False
         for t in range(internal.shape[0]):  # q = p − Σ children p, clipped at 0
