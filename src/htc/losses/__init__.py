@@ -1,0 +1,47 @@
+"""The paper's losses (torch). Each has ``loss(logits, targets)`` and ``marginals(logits)``.
+
+>>> from htc import Taxonomy
+>>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+>>> make_loss("conditional_softmax", tax).n_outputs
+4
+"""
+
+from __future__ import annotations
+
+from htc.losses.base import HierarchicalLoss
+from htc.losses.bce import BCELoss
+from htc.losses.champ import CHAMPLoss
+from htc.losses.conditional import (
+    ConditionalSigmoidLoss,
+    ConditionalSoftmaxLoss,
+    conditional_prior,
+)
+from htc.losses.leaf import LeafSoftmaxLoss
+from htc.taxonomy import Taxonomy
+
+LOSSES = ("bce", "conditional_sigmoid", "conditional_softmax", "conditional_softmax_la",
+          "leaf_softmax", "champ")
+
+
+def make_loss(name: str, taxonomy: Taxonomy, *, y_train=None, tau: float = 1.0,
+              champ_beta: float = 1e-4, bce_reduction: str = "sum") -> HierarchicalLoss:
+    """A loss by name; ``conditional_softmax_la`` needs ``y_train`` for its prior (τ = ``tau``)."""
+    if name == "bce":
+        return BCELoss(taxonomy, reduction=bce_reduction)
+    if name == "conditional_sigmoid":
+        return ConditionalSigmoidLoss(taxonomy)
+    if name == "conditional_softmax":
+        return ConditionalSoftmaxLoss(taxonomy)
+    if name == "conditional_softmax_la":
+        if y_train is None:
+            raise ValueError("conditional_softmax_la needs y_train (training labels) for its prior")
+        return ConditionalSoftmaxLoss(taxonomy, tau=tau, prior=conditional_prior(taxonomy, y_train))
+    if name == "leaf_softmax":
+        return LeafSoftmaxLoss(taxonomy)
+    if name == "champ":
+        return CHAMPLoss(taxonomy, beta=champ_beta)
+    raise ValueError(f"unknown loss {name!r}; choose from {LOSSES}")
+
+
+__all__ = ["LOSSES", "BCELoss", "CHAMPLoss", "ConditionalSigmoidLoss", "ConditionalSoftmaxLoss",
+           "HierarchicalLoss", "LeafSoftmaxLoss", "conditional_prior", "make_loss"]

@@ -1,0 +1,101 @@
+"""Conditional losses: each logit models a label given its parent.
+
+- ``ConditionalSigmoidLoss``: ``P(y | π(y), x) = σ(s_y)``; negatives are only the nodes whose
+  parent is positive (or top-level nodes):
+  ``L = Σ_y −[t_y log σ(s_y) + (1−t_y)·m_y·log(1−σ(s_y))]``; marginals are the products along the
+  path (``log p(y) = Σ_{z ∈ A⁺(y)} log σ(s_z)``). Trees, DAGs and multi-path targets.
+- ``ConditionalSoftmaxLoss``: a softmax within each sibling group,
+  ``log P̂(y | π(y)) = s_y − log Σ_{z ∈ C(π(y))} exp s_z``, ``L = −Σ_{y ∈ Y_x} log P̂(y | π(y))``;
+  marginals are path products, so siblings sum to their parent. With ``tau > 0`` it is the paper's
+  **logit-adjusted** conditional softmax: training uses ``s_y + τ log ν(y|π(y))`` with the prior
+  ``ν(y|π(y)) = count(y) / Σ_{z ∈ C(π(y))} count(z)`` from training label counts (unseen labels
+  count 1); marginals use the unadjusted logits. Trees and single-path targets only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from htc.losses.base import HierarchicalLoss
+from htc.losses.structure import check_single_path, check_tree, group_log_softmax
+from htc.taxonomy import Taxonomy
+
+
+class ConditionalSigmoidLoss(HierarchicalLoss):
+    """Per-node sigmoids read as conditionals of the parent (see module docstring).
+
+    >>> from htc import Taxonomy
+    >>> loss = ConditionalSigmoidLoss(Taxonomy.from_paths([["A", "A1"], ["B"]]))
+    >>> loss.marginals(torch.zeros(1, 3)).tolist()  # A: .5, A1: .5·.5, B: .5
+    [[0.5, 0.25, 0.5]]
+    """
+
+    name = "conditional_sigmoid"
+
+    def loss(self, logits, targets):
+        self._check(logits, targets)
+        h = self.h
+        parent_pos = (targets @ h.parent.T.to(targets.dtype)) > 0  # some parent is positive
+        mask = (h.top_level[None, :] | parent_pos).to(logits.dtype)
+        pos = -targets * F.logsigmoid(logits)
+        neg = -(1 - targets) * mask * F.logsigmoid(-logits)
+        return (pos + neg).sum(dim=1).mean()
+
+    def marginals(self, logits):
+        self._check(logits)
+        return torch.exp(F.logsigmoid(logits) @ self.h.ancestors.T.to(logits.dtype))
+
+
+def conditional_prior(taxonomy: Taxonomy, y_train) -> np.ndarray:
+    """``ν(y|π(y))``: each label's training count over its sibling group's (unseen labels count 1)."""
+    counts = np.asarray(sp.csr_matrix(y_train).sum(axis=0)).ravel().astype(np.float64)
+    counts = np.maximum(counts, 1.0)
+    prior = np.empty(len(taxonomy))
+    groups = [taxonomy.root_children] + [taxonomy.children(i) for i in range(len(taxonomy))]
+    for kids in groups:
+        if len(kids):
+            prior[kids] = counts[kids] / counts[kids].sum()
+    return prior
+
+
+class ConditionalSoftmaxLoss(HierarchicalLoss):
+    """Sibling-group softmax; ``tau > 0`` with ``prior`` gives the logit-adjusted variant.
+
+    >>> from htc import Taxonomy
+    >>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+    >>> ConditionalSoftmaxLoss(tax).marginals(torch.zeros(1, 4)).tolist()
+    [[0.5, 0.25, 0.25, 0.5]]
+    """
+
+    name = "conditional_softmax"
+
+    def __init__(self, taxonomy: Taxonomy, tau: float = 0.0, prior=None) -> None:
+        super().__init__(taxonomy)
+        check_tree(taxonomy, "conditional softmax")
+        if tau < 0:
+            raise ValueError(f"tau must be >= 0, got {tau}")
+        if tau > 0 and prior is None:
+            raise ValueError("the logit-adjusted loss (tau > 0) needs the prior ν: pass "
+                             "prior=conditional_prior(taxonomy, y_train)")
+        self.tau = float(tau)
+        adj = np.zeros(len(taxonomy)) if prior is None else self.tau * np.log(np.asarray(prior))
+        self.register_buffer("adjustment", torch.tensor(adj, dtype=torch.float64))
+        if tau > 0:
+            self.name = "conditional_softmax_la"
+
+    def cond_log_proba(self, logits: torch.Tensor) -> torch.Tensor:
+        """``log P̂(y | π(y))`` for every node (unadjusted logits)."""
+        return group_log_softmax(logits, self.h.group, self.h.n_groups)
+
+    def loss(self, logits, targets):
+        self._check(logits, targets)
+        check_single_path(targets, self.h, "conditional softmax")
+        adjusted = logits + self.adjustment.to(logits.dtype) if self.tau > 0 else logits
+        return -(targets * group_log_softmax(adjusted, self.h.group, self.h.n_groups)).sum(1).mean()
+
+    def marginals(self, logits):
+        self._check(logits)
+        return torch.exp(self.cond_log_proba(logits) @ self.h.ancestors.T.to(logits.dtype))

@@ -1,0 +1,84 @@
+"""Torch views of a taxonomy shared by the losses: sibling groups, ancestry, leaves, distances."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.sparse.csgraph import shortest_path
+
+from htc.taxonomy import Taxonomy
+
+
+class HierarchyTensors:
+    """Index tensors of a taxonomy for vectorised losses (build once, move with ``.to(device)``).
+
+    - ``group``: (n,) sibling-group id of each node (0 = children of the root, g = children of the
+      g-th internal node), so a softmax "within siblings" is a scatter over ``group``;
+    - ``ancestors``: (n, n) 0/1 float, ``ancestors[i, j] = 1`` iff ``j`` is ``i`` or above it;
+    - ``leaves``: (L,) leaf indices and ``leaf_ancestors``: (L, n) rows of ``ancestors`` for leaves.
+    """
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+        n = len(taxonomy)
+        group = np.zeros(n, dtype=np.int64)
+        internal = [i for i in range(n) if len(taxonomy.children(i))]
+        for g, u in enumerate(internal, start=1):
+            group[taxonomy.children(u)] = g  # in a DAG the last parent wins; DAG users avoid groups
+        self.n_groups = len(internal) + 1
+        self.group = torch.from_numpy(group)
+        self.ancestors = torch.from_numpy(taxonomy.ancestor_matrix.toarray().astype(np.float32))
+        self.leaves = torch.from_numpy(taxonomy.leaves.copy())
+        self.leaf_ancestors = self.ancestors[self.leaves]
+        top = np.zeros(n, dtype=bool)
+        top[taxonomy.root_children] = True
+        self.top_level = torch.from_numpy(top)
+        self.parent = torch.from_numpy(taxonomy.parent_matrix.toarray().astype(np.float32))
+
+    def to(self, device) -> HierarchyTensors:
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        return self
+
+
+def group_log_softmax(logits: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Log-softmax of each logit within its sibling group: ``s_y − log Σ_{z ∈ group(y)} exp s_z``."""
+    idx = group.expand_as(logits)
+    gmax = torch.full((logits.shape[0], n_groups), float("-inf"), device=logits.device,
+                      dtype=logits.dtype)
+    gmax = gmax.scatter_reduce(1, idx, logits.detach(), "amax", include_self=True)
+    shifted = logits - gmax.gather(1, idx)
+    gsum = torch.zeros_like(gmax).scatter_add(1, idx, shifted.exp())
+    return shifted - gsum.clamp_min(1e-38).log().gather(1, idx)
+
+
+def tree_distances(taxonomy: Taxonomy) -> np.ndarray:
+    """All-pairs undirected hop distances between nodes, root included in the graph (one BFS pass
+    per source inside SciPy's unweighted shortest paths). Shape (n, n), root row/column dropped."""
+    import scipy.sparse as sp
+
+    n = len(taxonomy)
+    pm = taxonomy.parent_matrix.tocoo()
+    rows = np.concatenate([pm.row, taxonomy.root_children])
+    cols = np.concatenate([pm.col, np.full(len(taxonomy.root_children), n)])
+    adj = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+    dist = shortest_path(adj, directed=False, unweighted=True)
+    return dist[:n, :n]
+
+
+def check_tree(taxonomy: Taxonomy, loss_name: str) -> None:
+    if not taxonomy.is_tree:
+        raise ValueError(f"the {loss_name} loss needs a tree taxonomy (a node here has several "
+                         "parents); use bce, conditional_sigmoid or champ for DAGs")
+
+
+def check_single_path(targets: torch.Tensor, h: HierarchyTensors, loss_name: str) -> None:
+    """Refuse targets with two positive siblings (several paths) with the row number."""
+    counts = torch.zeros(targets.shape[0], h.n_groups, device=targets.device,
+                         dtype=targets.dtype).scatter_add(1, h.group.expand_as(targets), targets)
+    bad = (counts > 1).any(dim=1)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0, 0])
+        raise ValueError(f"the {loss_name} loss needs single-path targets; batch row {row} has "
+                         "several labels under one parent (a multi-path document)")
