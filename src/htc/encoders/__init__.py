@@ -1,0 +1,12 @@
+"""Text encoders: ``tfidf`` (scikit-learn), ``frozen`` (cached transformers embeddings),
+``finetune`` (a transformers encoder trained with the head)."""
+
+from htc.encoders.finetune import FinetuneEncoder
+from htc.encoders.frozen import FrozenEncoder
+from htc.encoders.pretrained import DEFAULT_ENCODER, load_encoder, resolve_model_path
+from htc.encoders.tfidf import TfidfEncoder
+
+ENCODERS = ("tfidf", "frozen", "finetune")
+
+__all__ = ["DEFAULT_ENCODER", "ENCODERS", "FinetuneEncoder", "FrozenEncoder", "TfidfEncoder",
+           "load_encoder", "resolve_model_path"]

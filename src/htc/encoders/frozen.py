@@ -1,0 +1,89 @@
+"""Frozen transformers embeddings, computed once and cached on disk (keyed by model and data)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from htc.encoders.pretrained import load_encoder, resolve_model_path
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("HTC_CACHE_DIR", Path.home() / ".cache" / "htc")) / "embeddings"
+
+
+class FrozenEncoder:
+    """Mean-pooled (masked) last hidden states of a frozen encoder, L2-normalised.
+
+    Embeddings are cached in ``cache_dir`` as ``.npy`` files named by a hash of the model's
+    weights file, the pooling settings and the texts, so a second run reads them in milliseconds.
+    """
+
+    kind = "frozen"
+
+    def __init__(self, model: str | None = None, max_length: int = 256, batch_size: int = 32,
+                 cache_dir: str | os.PathLike | None = None, device: str | None = None) -> None:
+        self.model_name = model
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._model = self._tok = None
+        self.dim = None
+
+    def _load(self):
+        if self._model is None:
+            self._model, self._tok = load_encoder(self.model_name)
+            self._model.eval().to(self.device)
+            self.dim = self._model.config.hidden_size
+        return self._model, self._tok
+
+    def _key(self, texts) -> str:
+        path = Path(resolve_model_path(self.model_name))
+        weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+        ident = [str(path)] + [f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights]
+        h = hashlib.sha256("|".join(ident + [str(self.max_length), "mean"]).encode())
+        for t in texts:
+            h.update(t.encode())
+            h.update(b"\0")
+        return h.hexdigest()[:32]
+
+    def fit(self, texts) -> FrozenEncoder:
+        return self
+
+    def transform(self, texts, progress: bool = True) -> np.ndarray:
+        texts = list(texts)
+        cache = self.cache_dir / f"{self._key(texts)}.npy"
+        if cache.is_file():
+            emb = np.load(cache)
+            self.dim = emb.shape[1]
+            return emb
+        model, tok = self._load()
+        out = []
+        from rich.progress import Progress
+
+        with Progress(transient=True, disable=not progress) as bar, torch.inference_mode():
+            task = bar.add_task(f"embedding {len(texts)} texts", total=len(texts))
+            order = np.argsort([len(t) for t in texts])  # similar lengths batch together
+            chunks = {}
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                enc = tok([texts[i] for i in idx], padding=True, truncation=True,
+                          max_length=self.max_length, return_tensors="pt").to(self.device)
+                hidden = model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
+                pooled = torch.nn.functional.normalize(pooled, dim=1)
+                for i, row in zip(idx, pooled.float().cpu().numpy()):
+                    chunks[i] = row
+                bar.advance(task, len(idx))
+            out = np.stack([chunks[i] for i in range(len(texts))]).astype(np.float32)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, out)
+        os.replace(tmp, cache)
+        return out

@@ -1,0 +1,340 @@
+"""Training a text encoder + MLP head with any of the paper's losses, resumable exactly.
+
+>>> from htc.datasets import load_hwv          # doctest: +SKIP
+>>> from htc.training import Trainer, TrainConfig
+>>> hwv = load_hwv()                           # doctest: +SKIP
+>>> trainer = Trainer(TrainConfig(loss="conditional_softmax", encoder="tfidf"), hwv.taxonomy,
+...                   out_dir="runs/cs")       # doctest: +SKIP
+>>> trainer.fit(hwv.train, hwv.dev)            # doctest: +SKIP
+>>> proba = trainer.predict_proba(hwv.test.texts)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from safetensors.torch import load_file, save_file
+
+from htc.data import Corpus
+from htc.decoding import decode
+from htc.encoders import FinetuneEncoder, FrozenEncoder, TfidfEncoder
+from htc.losses import make_loss
+from htc.metrics import hierarchical_precision_recall_fscore
+from htc.taxonomy import Taxonomy
+from htc.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from htc.training.config import TrainConfig
+
+
+class Head(torch.nn.Module):
+    """The paper's head: Linear(d → hidden) → ReLU → Dropout → Linear(hidden → outputs)."""
+
+    def __init__(self, in_dim: int, n_out: int, hidden: int = 792, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(in_dim, hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(dropout), torch.nn.Linear(hidden, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class HTCModel(torch.nn.Module):
+    """Optional trainable encoder followed by the head."""
+
+    def __init__(self, head: Head, encoder: FinetuneEncoder | None = None) -> None:
+        super().__init__()
+        self.head = head
+        self.encoder = encoder
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        feats = self.encoder(**batch) if self.encoder is not None else batch["x"]
+        return self.head(feats)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Fits, evaluates, saves and loads one model (see :class:`TrainConfig`)."""
+
+    def __init__(self, config: TrainConfig, taxonomy: Taxonomy, out_dir: str | Path | None = None,
+                 console: Console | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.taxonomy = taxonomy
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.console = console or Console(stderr=True)
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.features = None  # tfidf / frozen encoder
+        self.model: HTCModel | None = None
+        self.loss_fn = None
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ building
+    def _seed(self) -> None:
+        seed = self.config.seed
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _build(self, train: Corpus | None) -> None:
+        cfg = self.config
+        if cfg.loss == "conditional_softmax_la" and train is None:
+            # a loaded model only needs marginals, which ignore the logit adjustment
+            self.loss_fn = make_loss("conditional_softmax", self.taxonomy)
+        else:
+            self.loss_fn = make_loss(cfg.loss, self.taxonomy,
+                                     y_train=None if train is None else train.y, tau=cfg.tau,
+                                     champ_beta=cfg.champ_beta)
+        encoder = None
+        if cfg.encoder == "tfidf":
+            if self.features is None:
+                self.features = TfidfEncoder(max_features=cfg.tfidf_max_features,
+                                             svd_dim=cfg.tfidf_svd, seed=cfg.seed).fit(train.texts)
+            in_dim = self.features.dim
+        elif cfg.encoder == "frozen":
+            self.features = self.features or FrozenEncoder(cfg.model, max_length=cfg.max_length)
+            in_dim = None  # known after the first transform
+        else:
+            encoder = FinetuneEncoder(cfg.model, max_length=cfg.max_length)
+            in_dim = encoder.dim
+        self._encoder = encoder
+        self._in_dim = in_dim
+
+    def _make_model(self, in_dim: int) -> None:
+        cfg = self.config
+        head = Head(in_dim, self.loss_fn.n_outputs, cfg.hidden, cfg.dropout)
+        self.model = HTCModel(head, self._encoder).to(self.device)
+        self.loss_fn.to(self.device)
+
+    def _inputs(self, texts):
+        """Per-document inputs: a feature matrix (tfidf/frozen) or the texts (finetune)."""
+        if self.config.encoder == "finetune":
+            return list(texts)
+        return self.features.transform(texts)
+
+    def _batch(self, inputs, idx: np.ndarray) -> dict:
+        if self.config.encoder == "finetune":
+            enc = self.model.encoder.tokenize([inputs[i] for i in idx])
+            return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids",
+                                                                           "attention_mask")}
+        rows = inputs[idx]
+        rows = rows.toarray() if sp.issparse(rows) else rows
+        return {"x": torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(self.device)}
+
+    def _autocast(self):
+        on_gpu = self.device.type == "cuda" and self.config.bf16
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=on_gpu)
+
+    def _optimizer(self):
+        cfg = self.config
+        groups = [{"params": list(self.model.head.parameters()), "lr": cfg.lr_head,
+                   "weight_decay": cfg.weight_decay}]
+        if self.model.encoder is not None:
+            decay, no_decay = [], []
+            for name, p in self.model.encoder.named_parameters():
+                (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(p)
+            groups += [{"params": decay, "lr": cfg.lr_encoder, "weight_decay": cfg.weight_decay},
+                       {"params": no_decay, "lr": cfg.lr_encoder, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, train: Corpus, dev: Corpus, *, resume: bool = False,
+            stop_after_steps: int | None = None) -> dict:
+        """Train with early stopping on dev micro-hF1; keeps the best weights.
+
+        ``resume=True`` continues from ``out_dir/checkpoint.pt`` exactly where it stopped.
+        ``stop_after_steps`` ends the run abruptly after that many optimiser steps, without a
+        final save, as if it were killed (used to test resumption).
+        """
+        cfg = self.config
+        if len(train) == 0 or len(dev) == 0:
+            raise ValueError("train and dev sets must not be empty")
+        t0 = time.perf_counter()
+        self._seed()
+        self._build(train)
+        x_train, x_dev = self._inputs(train.texts), self._inputs(dev.texts)
+        if self._in_dim is None:
+            self._in_dim = x_train.shape[1]
+        self._make_model(self._in_dim)
+        y_train = torch.from_numpy(train.y.toarray().astype(np.float32))
+        optimizer = self._optimizer()
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        total = steps_per_epoch * cfg.epochs
+        warm = int(cfg.warmup * total)
+
+        def lr_lambda(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+        state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": -1.0,
+                 "best_epoch": -1, "bad_epochs": 0}
+        ckpt_path = self.out_dir / "checkpoint.pt" if self.out_dir else None
+        if resume:
+            if ckpt_path is None:
+                raise ValueError("resume=True needs out_dir")
+            ck = load_checkpoint(ckpt_path)
+            self.model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scheduler.load_state_dict(ck["scheduler"])
+            state, self.history = ck["state"], ck["history"]
+            set_rng_state(ck["rng"])
+            self.console.print(f"resumed from {ckpt_path} at epoch {state['epoch']}, "
+                               f"step {state['step_in_epoch']}")
+        if self.out_dir:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.out_dir / "config.json")
+
+        def checkpoint():
+            if ckpt_path is not None:
+                save_checkpoint(ckpt_path, model=self.model.state_dict(),
+                                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                state=dict(state), history=list(self.history))
+
+        log = (self.out_dir / "log.jsonl").open("a") if self.out_dir else None
+        columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                   TimeRemainingColumn()]
+        try:
+            with Progress(*columns, console=self.console, disable=not self.progress,
+                          transient=True) as bar:
+                while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
+                    epoch = state["epoch"]
+                    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+                    perm = torch.randperm(len(train), generator=gen).numpy()
+                    task = bar.add_task(f"{cfg.loss} epoch {epoch + 1}/{cfg.epochs}",
+                                        total=steps_per_epoch, completed=state["step_in_epoch"],
+                                        info="")
+                    self.model.train()
+                    running = []
+                    for step in range(state["step_in_epoch"], steps_per_epoch):
+                        idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                        batch = self._batch(x_train, idx)
+                        with self._autocast():
+                            logits = self.model(batch)
+                        loss = self.loss_fn(logits.float(), y_train[idx].to(self.device))
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        if cfg.grad_clip > 0:
+                            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                        optimizer.step()
+                        scheduler.step()
+                        running.append(float(loss.detach()))
+                        state["global_step"] += 1
+                        state["step_in_epoch"] = step + 1
+                        bar.update(task, advance=1, info=f"loss {np.mean(running[-20:]):.4f}")
+                        if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
+                            checkpoint()
+                        if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
+                            return {"stopped_at_step": state["global_step"]}
+                    bar.remove_task(task)
+                    scores = self.evaluate(dev, x_dev)
+                    record = {"event": "epoch", "epoch": epoch + 1, "train_loss": float(np.mean(running))
+                              if running else None, **{f"dev_{k}": v for k, v in scores.items()},
+                              "lr_head": optimizer.param_groups[0]["lr"],
+                              "seconds": time.perf_counter() - t0}
+                    self.history.append(record)
+                    if log:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    improved = scores["h_micro_f"] > state["best"]
+                    if improved:
+                        state.update(best=scores["h_micro_f"], best_epoch=epoch + 1, bad_epochs=0)
+                        self._best_state = {k: v.detach().clone() for k, v in
+                                            self.model.state_dict().items()}
+                        if self.out_dir:
+                            torch.save(self._best_state, self.out_dir / "best.pt")
+                    else:
+                        state["bad_epochs"] += 1
+                    self.console.print(
+                        f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
+                        f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else ""),
+                        highlight=False)
+                    state.update(epoch=epoch + 1, step_in_epoch=0)
+                    checkpoint()
+        finally:
+            if log:
+                log.close()
+        best_path = self.out_dir / "best.pt" if self.out_dir else None
+        if best_path is not None and best_path.is_file():
+            self.model.load_state_dict(torch.load(best_path, map_location=self.device))
+        elif getattr(self, "_best_state", None) is not None:
+            self.model.load_state_dict(self._best_state)
+        return {"best_dev_h_micro_f": state["best"], "best_epoch": state["best_epoch"],
+                "epochs_run": state["epoch"], "seconds": time.perf_counter() - t0}
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_proba(self, texts, inputs=None, batch_size: int = 256) -> np.ndarray:
+        """Node marginals (documents × taxonomy labels) for ``texts``."""
+        if self.model is None:
+            raise RuntimeError("the model is not trained or loaded yet")
+        inputs = self._inputs(texts) if inputs is None else inputs
+        self.model.eval()
+        n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
+        out = []
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, min(n, start + batch_size))
+            with self._autocast():
+                logits = self.model(self._batch(inputs, idx))
+            out.append(self.loss_fn.marginals(logits.float()).cpu().numpy())
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.taxonomy)))
+
+    def evaluate(self, corpus: Corpus, inputs=None) -> dict:
+        """Dev/test scores under the configured decoder."""
+        proba = self.predict_proba(corpus.texts, inputs)
+        y_pred = decode(proba, self.taxonomy, self.config.decoder, threshold=self.config.threshold)
+        p, r, f = hierarchical_precision_recall_fscore(corpus.y, y_pred, self.taxonomy)
+        leaf = hierarchical_precision_recall_fscore(corpus.y, y_pred, self.taxonomy,
+                                                    average="leaf")[2]
+        return {"h_micro_p": p, "h_micro_r": r, "h_micro_f": f, "h_leaf_f": leaf}
+
+    # ------------------------------------------------------------------ saving
+    def save(self, folder: str | Path) -> Path:
+        """Config, taxonomy, encoder (TF-IDF files or ``save_pretrained``) and head weights."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.save(folder / "config.json")
+        self.taxonomy.to_file(folder / "labels.taxonomy")
+        state = {k: v.contiguous() for k, v in self.model.head.state_dict().items()}
+        save_file(state, str(folder / "head.safetensors"))
+        if self.config.encoder == "tfidf":
+            self.features.save(folder / "encoder")
+        elif self.config.encoder == "finetune":
+            self.model.encoder.model.save_pretrained(folder / "encoder")
+            self.model.encoder.tokenizer.save_pretrained(folder / "encoder")
+        (folder / "meta.json").write_text(json.dumps({"in_dim": self._in_dim,
+                                                      "history": self.history}, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "auto") -> Trainer:
+        folder = Path(folder)
+        for f in ("config.json", "labels.taxonomy", "head.safetensors", "meta.json"):
+            if not (folder / f).is_file():
+                raise FileNotFoundError(f"{folder}: not a saved htc model ({f} is missing)")
+        config = TrainConfig.load(folder / "config.json")
+        config.device = device
+        trainer = cls(config, Taxonomy.from_file(folder / "labels.taxonomy"))
+        meta = json.loads((folder / "meta.json").read_text())
+        if config.encoder == "tfidf":
+            trainer.features = TfidfEncoder.load(folder / "encoder")
+        elif config.encoder == "finetune":
+            config.model = str(folder / "encoder")
+        trainer._build(None)
+        trainer._make_model(meta["in_dim"])
+        trainer.model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+        trainer.history = meta["history"]
+        return trainer
