@@ -85,7 +85,7 @@ class Trainer:
     def _seed(self) -> None:
         seed = self.config.seed
         random.seed(seed)
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 (global state that libraries use)
         torch.manual_seed(seed)
 
     def _build(self, train: Corpus | None) -> None:
