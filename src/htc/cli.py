@@ -34,7 +34,7 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except (TaxonomyError, DataError, ValueError, FileNotFoundError, KeyError) as err:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            err_console.print(f"[bold red]error:[/] {msg}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -86,7 +86,7 @@ def evaluate(
     truth = read_jsonl(gold, tax)
     node_proba = None
     if pred is not None:
-        y_pred = read_jsonl(pred, tax).y
+        y_pred = read_jsonl(pred, tax, allow_empty=True).y
         if y_pred.shape[0] != truth.y.shape[0]:
             raise ValueError(f"{pred}: {y_pred.shape[0]} documents but {gold} has "
                              f"{truth.y.shape[0]}")
@@ -115,6 +115,101 @@ def evaluate(
                 "documents": len(truth)}
         write_json_atomic(out, {"meta": meta, "metrics": figures})
         console.print(f"figures written to {out}")
+
+
+def _load_splits(data, train, dev, test, taxonomy, seed):
+    from htc.datasets import load_folder
+
+    if data is not None:
+        if any(x is not None for x in (train, dev, test)):
+            raise ValueError("give either --data or --train/--dev/--test, not both")
+        ds = load_folder(data, seed=seed)
+        return ds.taxonomy, ds.train, ds.dev, ds.test, ds.split
+    if train is None or dev is None or taxonomy is None:
+        raise ValueError("give --data DIR, or --taxonomy with --train and --dev (and --test)")
+    tax = Taxonomy.from_file(taxonomy)
+    test_c = read_jsonl(test, tax) if test is not None else None
+    return tax, read_jsonl(train, tax), read_jsonl(dev, tax), test_c, "files"
+
+
+def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, threshold: float):
+    from htc.data import write_jsonl
+    from htc.decoding import decode
+
+    proba = trainer.predict_proba(texts)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / f"{stem}_proba.npy", proba)
+    y_pred = decode(proba, trainer.taxonomy, decoder, threshold=threshold)
+    write_jsonl(out / f"{stem}_pred.jsonl", None, y_pred, trainer.taxonomy)
+    return proba, y_pred
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: Path = typer.Option(None, help="dataset folder (*.taxonomy, *train*, *val*|*dev*, *test*)"),
+    train_file: Path = typer.Option(None, "--train", help="training JSONL"),
+    dev_file: Path = typer.Option(None, "--dev", help="development JSONL"),
+    test_file: Path = typer.Option(None, "--test", help="test JSONL"),
+    taxonomy: Path = typer.Option(None, "--taxonomy", "-t", help="taxonomy (with --train …)"),
+    loss: str = typer.Option("conditional_softmax", help="bce, conditional_sigmoid, "
+                             "conditional_softmax, conditional_softmax_la, leaf_softmax, champ"),
+    encoder: str = typer.Option("tfidf", help="tfidf, frozen or finetune"),
+    model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
+    epochs: int = typer.Option(None), batch_size: int = typer.Option(None),
+    lr_head: float = typer.Option(None), lr_encoder: float = typer.Option(None),
+    decoder: str = typer.Option(None, help="decoder for model selection and test predictions"),
+    threshold: float = typer.Option(None), seed: int = typer.Option(None),
+    config: Path = typer.Option(None, help="JSON file of TrainConfig fields (options override)"),
+    out: Path = typer.Option(Path("runs/htc"), help="output folder"),
+    resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
+) -> None:
+    """Train a classifier; writes the model, logs, test probabilities, predictions and metrics."""
+    from htc.metrics import report
+    from htc.training import TrainConfig, Trainer
+
+    fields = TrainConfig.load(config).to_dict() if config else {}
+    overrides = dict(loss=loss, encoder=encoder, model=model, epochs=epochs, batch_size=batch_size,
+                     lr_head=lr_head, lr_encoder=lr_encoder, decoder=decoder, threshold=threshold,
+                     seed=seed)
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = TrainConfig(**fields)
+    tax, tr, dv, te, split = _load_splits(data, train_file, dev_file, test_file, taxonomy, cfg.seed)
+    console.print(f"{tax} · train {len(tr)} · dev {len(dv)}" + (f" · test {len(te)}" if te else "")
+                  + f" · split: {split}")
+    trainer = Trainer(cfg, tax, out_dir=out)
+    summary = trainer.fit(tr, dv, resume=resume)
+    trainer.save(out / "model")
+    result = {"config": cfg.to_dict(), "split": split, **summary}
+    if te is not None:
+        proba, y_pred = _predict_and_write(trainer, te.texts, out, "test", cfg.decoder,
+                                           cfg.threshold)
+        result["test"] = report(te.y, y_pred, proba, taxonomy=tax)
+        t = result["test"]
+        console.print(f"test ({cfg.decoder} {cfg.threshold:g}): micro-hF1 {t['h_micro_f']:.4f} · "
+                      f"leaf-macro hF1 {t['h_leaf_f']:.4f} · hF1-AUC {t['hF1_auc']:.4f}")
+    write_json_atomic(out / "result.json", result)
+    console.print(f"model in {out / 'model'}; results in {out / 'result.json'}")
+
+
+@app.command()
+@friendly_errors
+def predict(
+    model: Path = typer.Option(..., help="a model folder written by htc train (OUT/model)"),
+    input: Path = typer.Option(..., "--input", "-i", help="JSONL with a 'token' field"),
+    out: Path = typer.Option(..., help="output folder"),
+    decoder: str = typer.Option(None, help="decoder (default: the model's)"),
+    threshold: float = typer.Option(None),
+) -> None:
+    """Write node probabilities (pred_proba.npy) and decoded labels (pred_pred.jsonl)."""
+    from htc.data import read_texts
+    from htc.training import Trainer
+
+    trainer = Trainer.load(model)
+    texts = read_texts(input)
+    _predict_and_write(trainer, texts, out, "pred", decoder or trainer.config.decoder,
+                       trainer.config.threshold if threshold is None else threshold)
+    console.print(f"{len(texts)} documents → {out / 'pred_proba.npy'}, {out / 'pred_pred.jsonl'}")
 
 
 @app.command()

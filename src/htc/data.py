@@ -74,12 +74,14 @@ def read_jsonl(
     text_key: str = "token",
     label_key: str = "label",
     skip_bad_lines: bool = False,
+    allow_empty: bool = False,
 ) -> Corpus:
     """Read labelled documents; labels are closed under ancestors.
 
     Bad JSON, a missing key, an empty label list or a label absent from the taxonomy raises
     :class:`DataError` naming the file and line. With ``skip_bad_lines=True`` such lines are
     skipped instead, counted in ``Corpus.n_skipped`` and reported in one warning.
+    ``allow_empty=True`` accepts documents without labels (predictions may be empty).
     """
     path = os.fspath(path)
     texts: list[str] = []
@@ -96,7 +98,7 @@ def read_jsonl(
             if raw.strip() == "":
                 continue
             try:
-                text, labels = _parse_line(raw, text_key, label_key)
+                text, labels = _parse_line(raw, text_key, label_key, allow_empty)
                 idx = []
                 for lab in labels:
                     j = index.get(lab)
@@ -125,7 +127,31 @@ def read_jsonl(
                   skipped_lines=skipped)
 
 
-def _parse_line(raw: str, text_key: str, label_key: str) -> tuple[str, list[str]]:
+def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]:
+    """Texts of a JSONL file (labels, if any, are ignored); errors name file and line."""
+    path = os.fspath(path)
+    texts = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip() == "":
+                continue
+            try:
+                obj = json.loads(raw)
+                text = obj[text_key]
+            except json.JSONDecodeError as err:
+                raise DataError(f"invalid JSON ({err.msg})", path=path, line=lineno) from None
+            except (KeyError, TypeError):
+                raise DataError(f"missing key {text_key!r}", path=path, line=lineno) from None
+            texts.append(" ".join(text) if isinstance(text, list) else str(text))
+    return texts
+
+
+def _parse_line(raw: str, text_key: str, label_key: str,
+                allow_empty: bool = False) -> tuple[str, list[str]]:
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as err:
@@ -147,7 +173,7 @@ def _parse_line(raw: str, text_key: str, label_key: str) -> tuple[str, list[str]
         labels = [labels]
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise ValueError(f"{label_key!r} must be a list of label strings")
-    if not labels:
+    if not labels and not allow_empty:
         raise ValueError(f"{label_key!r} is empty: every document needs at least one label")
     return text, labels
 

@@ -29,7 +29,7 @@ ENV_VAR = "HTC_DATA_DIR"
 
 @dataclass
 class HWV:
-    """HWV splits over one taxonomy; ``split`` is ``"official"`` or ``"val-split(seed=…)"``."""
+    """Dataset splits over one taxonomy; ``split`` is ``"official"`` or ``"val-split(seed=…)"``."""
 
     taxonomy: Taxonomy
     train: Corpus
@@ -77,15 +77,40 @@ def load_hwv(
     >>> len(hwv.train), len(hwv.dev), len(hwv.test)  # doctest: +SKIP
     (1281, 321, 2003)
     """
+    folder = find_dataset("hwv", ["hwv.taxonomy", "hwv_val.json", "hwv_test.json"], data_dir)
+    return load_folder(folder, seed=seed, dev_fraction=dev_fraction)
+
+
+def _one(folder: Path, patterns: tuple[str, ...], what: str, required: bool = True) -> Path | None:
+    found = sorted({p for pat in patterns for p in folder.glob(pat)})
+    if len(found) > 1:
+        raise FileNotFoundError(f"{folder}: several {what} files ({', '.join(p.name for p in found)})"
+                                "; pass --train/--dev/--test explicitly")
+    if not found and required:
+        raise FileNotFoundError(f"{folder}: no {what} file (looked for {', '.join(patterns)})")
+    return found[0] if found else None
+
+
+def load_folder(folder: str | os.PathLike, *, seed: int = 0, dev_fraction: float = 0.2) -> HWV:
+    """A dataset folder: one ``*.taxonomy`` and JSONL ``*train*``, ``*val*``/``*dev*``, ``*test*``.
+
+    Without a train file, train and dev are a seeded, top-level-stratified split of the
+    validation file (``dev_fraction`` to dev), as for HWV.
+    """
     if not 0 < dev_fraction < 1:
         raise ValueError(f"dev_fraction must be in (0, 1), got {dev_fraction}")
-    folder = find_dataset("hwv", ["hwv.taxonomy", "hwv_val.json", "hwv_test.json"], data_dir)
-    tax = Taxonomy.from_file(folder / "hwv.taxonomy")
-    val = read_jsonl(folder / "hwv_val.json", tax)
-    test = read_jsonl(folder / "hwv_test.json", tax)
-    if (folder / "hwv_train.json").is_file():
-        train = read_jsonl(folder / "hwv_train.json", tax)
-        return HWV(tax, train, val, test, "official", folder)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder")
+    tax = Taxonomy.from_file(_one(folder, ("*.taxonomy",), "taxonomy"))
+    exts = ("json", "jsonl")
+    train_f = _one(folder, tuple(f"*train*.{e}" for e in exts), "train", required=False)
+    val_f = _one(folder, tuple(f"*{k}*.{e}" for k in ("val", "dev") for e in exts), "val/dev")
+    test_f = _one(folder, tuple(f"*test*.{e}" for e in exts), "test")
+    val = read_jsonl(val_f, tax)
+    test = read_jsonl(test_f, tax)
+    if train_f is not None:
+        return HWV(tax, read_jsonl(train_f, tax), val, test, "official", folder)
     train_idx, dev_idx = stratified_split(val.y, tax, dev_fraction, seed)
     return HWV(tax, val.subset(train_idx), val.subset(dev_idx), test, f"val-split(seed={seed})",
                folder)

@@ -499,15 +499,32 @@ class Taxonomy:
         return out
 
     def to_file(self, path: str | os.PathLike) -> None:
-        """Write the tab-separated format read by :meth:`from_file`."""
+        """Write the tab-separated format so that :meth:`from_file` gives back the same node order.
+
+        Consecutive nodes that share their first parent go on one line; a DAG's other parent
+        links follow at the end.
+        """
+        def first_parent(j: int) -> str:
+            return self.root if self._has_root_parent[j] else self.nodes[int(self._parents[j][0])]
+
+        lines: list[list[str]] = []
+        for j, label in enumerate(self.nodes):
+            parent = first_parent(j)
+            if lines and lines[-1][0] == parent:
+                lines[-1].append(label)
+            else:
+                lines.append([parent, label])
         by_parent: dict[str, list[str]] = defaultdict(list)
-        by_parent[self.root] = [self.nodes[c] for c in self.root_children]
-        for p, kids in enumerate(self._children):
-            if len(kids):
-                by_parent[self.nodes[p]] = [self.nodes[c] for c in kids]
+        for j, label in enumerate(self.nodes):
+            others = [self.nodes[int(p)] for p in self._parents[j]]
+            if not self._has_root_parent[j]:
+                others = others[1:]  # the first parent is already written above
+            for parent in others:
+                by_parent[parent].append(label)
+        lines.extend([parent, *kids] for parent, kids in by_parent.items())
         with open(path, "w", encoding="utf-8") as fh:
-            for parent, kids in by_parent.items():
-                fh.write("\t".join([parent, *kids]) + "\n")
+            for line in lines:
+                fh.write("\t".join(line) + "\n")
 
     def _check_width(self, shape: tuple[int, ...]) -> None:
         if len(shape) != 2 or shape[1] != len(self):

@@ -58,3 +58,45 @@ def test_stats(tmp_path):
     res = runner.invoke(app, ["stats", "-t", str(tax), str(gold)])
     assert res.exit_code == 0, res.output
     assert "documents" in res.output and "2:2" in res.output
+
+
+def test_train_predict_evaluate_agree(tmp_path):
+    from htc.data import write_jsonl
+    from tests.htc.test_training import synthetic_corpus
+
+    tax, train = synthetic_corpus(48, seed=1)
+    _, val = synthetic_corpus(30, seed=2)
+    _, test = synthetic_corpus(20, seed=3)
+    data = tmp_path / "data"
+    data.mkdir()
+    tax.to_file(data / "toy.taxonomy")
+    for name, corpus in (("toy_train.json", train), ("toy_val.json", val), ("toy_test.json", test)):
+        write_jsonl(data / name, corpus.texts, corpus.y, tax)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"epochs": 3, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--data", str(data), "--loss", "leaf_softmax", "--config",
+                              str(cfg), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "result.json").read_text())
+    assert result["split"] == "official" and result["config"]["loss"] == "leaf_softmax"
+    res = runner.invoke(app, ["predict", "--model", str(out / "model"), "-i",
+                              str(data / "toy_test.json"), "--out", str(out / "pred")])
+    assert res.exit_code == 0, res.output
+    assert np.allclose(np.load(out / "pred" / "pred_proba.npy"), np.load(out / "test_proba.npy"))
+    res = runner.invoke(app, ["evaluate", "-t", str(data / "toy.taxonomy"), "--gold",
+                              str(data / "toy_test.json"), "--pred",
+                              str(out / "pred" / "pred_pred.jsonl"), "--out", str(out / "ev.json")])
+    assert res.exit_code == 0, res.output
+    ev = json.loads((out / "ev.json").read_text())["metrics"]
+    assert ev["h_micro_f"] == result["test"]["h_micro_f"]
+
+
+def test_train_bad_arguments(tmp_path):
+    res = runner.invoke(app, ["train", "--loss", "hinge", "--data", str(tmp_path)])
+    assert res.exit_code == 2 and "loss must be one of" in res.output
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "not a folder" in res.output
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path), "-i", "x.jsonl", "--out",
+                              str(tmp_path / "o")])
+    assert res.exit_code == 2 and "not a saved htc model" in res.output

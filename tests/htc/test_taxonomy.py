@@ -51,6 +51,22 @@ def test_roundtrip(tmp_path):
     assert (again.ancestor_matrix != tax.ancestor_matrix).nnz == 0
 
 
+@given(taxonomies(max_nodes=12))
+@settings(max_examples=40, deadline=None)
+def test_to_file_keeps_node_order(tmp_path_factory, tax):
+    out = tmp_path_factory.mktemp("t") / "out.taxonomy"
+    tax.to_file(out)
+    again = Taxonomy.from_file(out)
+    assert again.nodes == tax.nodes
+    assert (again.ancestor_matrix != tax.ancestor_matrix).nnz == 0
+
+
+def test_hwv_to_file_keeps_node_order(tmp_path, hwv_path):
+    tax = Taxonomy.from_file(hwv_path / "hwv.taxonomy")
+    tax.to_file(tmp_path / "copy.taxonomy")
+    assert Taxonomy.from_file(tmp_path / "copy.taxonomy").nodes == tax.nodes
+
+
 def test_from_paths_and_edges_agree():
     a = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
     b = Taxonomy.from_edges([("Root", "A"), ("A", "A1"), ("A", "A2"), ("Root", "B")])

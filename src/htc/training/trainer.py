@@ -316,6 +316,7 @@ class Trainer:
             self.model.encoder.model.save_pretrained(folder / "encoder")
             self.model.encoder.tokenizer.save_pretrained(folder / "encoder")
         (folder / "meta.json").write_text(json.dumps({"in_dim": self._in_dim,
+                                                      "labels": self.taxonomy.nodes,
                                                       "history": self.history}, indent=2))
         return folder
 
@@ -329,6 +330,8 @@ class Trainer:
         config.device = device
         trainer = cls(config, Taxonomy.from_file(folder / "labels.taxonomy"))
         meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("labels", trainer.taxonomy.nodes) != trainer.taxonomy.nodes:
+            raise ValueError(f"{folder}: labels.taxonomy does not match the model's label order")
         if config.encoder == "tfidf":
             trainer.features = TfidfEncoder.load(folder / "encoder")
         elif config.encoder == "finetune":
