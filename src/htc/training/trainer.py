@@ -221,17 +221,8 @@ class Trainer:
                     running = []
                     for step in range(state["step_in_epoch"], steps_per_epoch):
                         idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                        batch = self._batch(x_train, idx)
-                        with self._autocast():
-                            logits = self.model(batch)
-                        loss = self.loss_fn(logits.float(), y_train[idx].to(self.device))
-                        optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        if cfg.grad_clip > 0:
-                            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                        optimizer.step()
-                        scheduler.step()
-                        running.append(float(loss.detach()))
+                        running.append(self.train_step(x_train, y_train, idx, optimizer,
+                                                       scheduler))
                         state["global_step"] += 1
                         state["step_in_epoch"] = step + 1
                         bar.update(task, advance=1, info=f"loss {np.mean(running[-20:]):.4f}")
@@ -274,6 +265,20 @@ class Trainer:
             self.model.load_state_dict(self._best_state)
         return {"best_dev_h_micro_f": state["best"], "best_epoch": state["best_epoch"],
                 "epochs_run": state["epoch"], "seconds": time.perf_counter() - t0}
+
+    def train_step(self, inputs, y: torch.Tensor, idx: np.ndarray, optimizer, scheduler) -> float:
+        """One optimiser step on documents ``idx``: forward, loss, backward, clip, AdamW, LR."""
+        batch = self._batch(inputs, idx)
+        with self._autocast():
+            logits = self.model(batch)
+        loss = self.loss_fn(logits.float(), y[idx].to(self.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        return float(loss.detach())
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
