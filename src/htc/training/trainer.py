@@ -82,6 +82,23 @@ class Trainer:
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ building
+    @staticmethod
+    def _accelerator():
+        """An ``accelerate.Accelerator`` when launched on several processes (``accelerate launch``,
+        ``torchrun``), else ``None``: one process runs the plain loop."""
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return None
+        from accelerate import Accelerator
+
+        return Accelerator(cpu=not torch.cuda.is_available())
+
+    def _net(self) -> HTCModel:
+        """The model without its distributed wrapper."""
+        acc = getattr(self, "_acc", None)
+        return acc.unwrap_model(self.model) if acc is not None else self.model
+
     def _seed(self) -> None:
         seed = self.config.seed
         random.seed(seed)
@@ -162,6 +179,11 @@ class Trainer:
         if len(train) == 0 or len(dev) == 0:
             raise ValueError("train and dev sets must not be empty")
         t0 = time.perf_counter()
+        acc = self._accelerator()
+        self._acc = None
+        if acc is not None:
+            self.device = acc.device
+        main = acc is None or acc.is_main_process
         self._seed()
         self._build(train)
         x_train, x_dev = self._inputs(train.texts), self._inputs(dev.texts)
@@ -194,21 +216,26 @@ class Trainer:
             set_rng_state(ck["rng"])
             self.console.print(f"resumed from {ckpt_path} at epoch {state['epoch']}, "
                                f"step {state['step_in_epoch']}")
-        if self.out_dir:
+        if acc is not None:  # DDP + mixed precision; each process takes a share of every batch
+            self.model, optimizer = acc.prepare(self.model, optimizer)
+            self._acc = acc
+        if self.out_dir and main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.out_dir / "config.json")
 
         def checkpoint():
-            if ckpt_path is not None:
-                save_checkpoint(ckpt_path, model=self.model.state_dict(),
+            if ckpt_path is not None and main:
+                save_checkpoint(ckpt_path, model=self._net().state_dict(),
                                 optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                                 state=dict(state), history=list(self.history))
+            if acc is not None:
+                acc.wait_for_everyone()
 
-        log = (self.out_dir / "log.jsonl").open("a") if self.out_dir else None
+        log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
         columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                    TimeRemainingColumn()]
         try:
-            with Progress(*columns, console=self.console, disable=not self.progress,
+            with Progress(*columns, console=self.console, disable=not (self.progress and main),
                           transient=True) as bar:
                 while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
                     epoch = state["epoch"]
@@ -244,38 +271,53 @@ class Trainer:
                     if improved:
                         state.update(best=scores["h_micro_f"], best_epoch=epoch + 1, bad_epochs=0)
                         self._best_state = {k: v.detach().clone() for k, v in
-                                            self.model.state_dict().items()}
-                        if self.out_dir:
+                                            self._net().state_dict().items()}
+                        if self.out_dir and main:
                             torch.save(self._best_state, self.out_dir / "best.pt")
                     else:
                         state["bad_epochs"] += 1
-                    self.console.print(
-                        f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
-                        f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else ""),
-                        highlight=False)
+                    if main:
+                        self.console.print(
+                            f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
+                            f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else ""),
+                            highlight=False)
                     state.update(epoch=epoch + 1, step_in_epoch=0)
                     checkpoint()
         finally:
             if log:
                 log.close()
+        if acc is not None:
+            acc.wait_for_everyone()
+            self.model = self._net()
+            self._acc = None
         best_path = self.out_dir / "best.pt" if self.out_dir else None
         if best_path is not None and best_path.is_file():
-            self.model.load_state_dict(torch.load(best_path, map_location=self.device))
+            self.model.load_state_dict(torch.load(best_path, map_location="cpu"))
         elif getattr(self, "_best_state", None) is not None:
             self.model.load_state_dict(self._best_state)
         return {"best_dev_h_micro_f": state["best"], "best_epoch": state["best_epoch"],
                 "epochs_run": state["epoch"], "seconds": time.perf_counter() - t0}
 
     def train_step(self, inputs, y: torch.Tensor, idx: np.ndarray, optimizer, scheduler) -> float:
-        """One optimiser step on documents ``idx``: forward, loss, backward, clip, AdamW, LR."""
+        """One optimiser step on documents ``idx``: forward, loss, backward, clip, AdamW, LR.
+
+        Under accelerate each process takes ``idx[rank::world]`` and gradients are averaged."""
+        acc = getattr(self, "_acc", None)
+        if acc is not None and len(idx) >= acc.num_processes:
+            idx = idx[acc.process_index::acc.num_processes]
         batch = self._batch(inputs, idx)
         with self._autocast():
             logits = self.model(batch)
         loss = self.loss_fn(logits.float(), y[idx].to(self.device))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if acc is not None:
+            acc.backward(loss)
+            if self.config.grad_clip > 0:
+                acc.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        else:
+            loss.backward()
+            if self.config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         optimizer.step()
         scheduler.step()
         return float(loss.detach())
@@ -287,13 +329,14 @@ class Trainer:
         if self.model is None:
             raise RuntimeError("the model is not trained or loaded yet")
         inputs = self._inputs(texts) if inputs is None else inputs
-        self.model.eval()
+        net = self._net()
+        net.eval()
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
         out = []
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(n, start + batch_size))
             with self._autocast():
-                logits = self.model(self._batch(inputs, idx))
+                logits = net(self._batch(inputs, idx))
             out.append(self.loss_fn.marginals(logits.float()).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.taxonomy)))
 
