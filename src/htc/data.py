@@ -89,31 +89,24 @@ def read_jsonl(
     cols: list[int] = []
     skipped: list[int] = []
     index = taxonomy._index
-    try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
-    with fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if raw.strip() == "":
-                continue
-            try:
-                text, labels = _parse_line(raw, text_key, label_key, allow_empty)
-                idx = []
-                for lab in labels:
-                    j = index.get(lab)
-                    if j is None:
-                        raise ValueError(f"label {lab!r} is not in the taxonomy")
-                    idx.append(j)
-            except ValueError as err:
-                if not skip_bad_lines:
-                    raise DataError(str(err), path=path, line=lineno) from None
-                skipped.append(lineno)
-                continue
-            r = len(texts)
-            texts.append(text)
-            rows.extend([r] * len(idx))
-            cols.extend(idx)
+    for lineno, raw in _lines(path):
+        try:
+            text, labels = _parse_line(raw, text_key, label_key, allow_empty)
+            idx = []
+            for lab in labels:
+                j = index.get(lab)
+                if j is None:
+                    raise ValueError(f"label {lab!r} is not in the taxonomy")
+                idx.append(j)
+        except ValueError as err:
+            if not skip_bad_lines:
+                raise DataError(str(err), path=path, line=lineno) from None
+            skipped.append(lineno)
+            continue
+        r = len(texts)
+        texts.append(text)
+        rows.extend([r] * len(idx))
+        cols.extend(idx)
     if skipped:
         warnings.warn(
             f"{path}: skipped {len(skipped)} bad line(s) (first: line {skipped[0]})", stacklevel=2
@@ -131,43 +124,53 @@ def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]
     """Texts of a JSONL file (labels, if any, are ignored); errors name file and line."""
     path = os.fspath(path)
     texts = []
+    for lineno, raw in _lines(path):
+        try:
+            texts.append(_text_of(_parse_object(raw), text_key))
+        except ValueError as err:
+            raise DataError(str(err), path=path, line=lineno) from None
+    return texts
+
+
+def _lines(path: str):
+    """``(line number, line)`` of the non-blank lines; ``DataError`` if the file is missing."""
     try:
         fh = open(path, encoding="utf-8")
     except FileNotFoundError:
         raise DataError("file not found", path=path) from None
     with fh:
         for lineno, raw in enumerate(fh, start=1):
-            if raw.strip() == "":
-                continue
-            try:
-                obj = json.loads(raw)
-                text = obj[text_key]
-            except json.JSONDecodeError as err:
-                raise DataError(f"invalid JSON ({err.msg})", path=path, line=lineno) from None
-            except (KeyError, TypeError):
-                raise DataError(f"missing key {text_key!r}", path=path, line=lineno) from None
-            texts.append(" ".join(text) if isinstance(text, list) else str(text))
-    return texts
+            if raw.strip():
+                yield lineno, raw
 
 
-def _parse_line(raw: str, text_key: str, label_key: str,
-                allow_empty: bool = False) -> tuple[str, list[str]]:
+def _parse_object(raw: str) -> dict:
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"invalid JSON ({err.msg} at column {err.colno})") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object per line")
-    for key in (text_key, label_key):
-        if key not in obj:
-            raise ValueError(f"missing key {key!r} (keys present: {sorted(obj)})")
+    return obj
+
+
+def _text_of(obj: dict, text_key: str) -> str:
+    if text_key not in obj:
+        raise ValueError(f"missing key {text_key!r} (keys present: {sorted(obj)})")
     text = obj[text_key]
-    if isinstance(text, list):
-        if not all(isinstance(t, str) for t in text):
-            raise ValueError(f"{text_key!r} must be a string or a list of strings")
-        text = " ".join(text)
-    elif not isinstance(text, str):
-        raise ValueError(f"{text_key!r} must be a string or a list of strings")
+    if isinstance(text, list) and all(isinstance(t, str) for t in text):
+        return " ".join(text)
+    if isinstance(text, str):
+        return text
+    raise ValueError(f"{text_key!r} must be a string or a list of strings")
+
+
+def _parse_line(raw: str, text_key: str, label_key: str,
+                allow_empty: bool = False) -> tuple[str, list[str]]:
+    obj = _parse_object(raw)
+    if label_key not in obj:
+        raise ValueError(f"missing key {label_key!r} (keys present: {sorted(obj)})")
+    text = _text_of(obj, text_key)
     labels = obj[label_key]
     if isinstance(labels, str):
         labels = [labels]
