@@ -214,6 +214,28 @@ def predict(
 
 @app.command()
 @friendly_errors
+def reproduce(
+    encoder: str = typer.Option("frozen", help="tfidf, frozen (MiniLM, cached) or finetune (GPU)"),
+    seeds: int = typer.Option(3, help="number of seeds (0..K-1)"),
+    epochs: int = typer.Option(30, help="maximum epochs per run"),
+    out: Path = typer.Option(Path("runs/htc-reproduce"), help="report folder"),
+    data_dir: Path = typer.Option(None, help="data folder (default: $HTC_DATA_DIR, ../shared/data)"),
+    model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
+) -> None:
+    """The paper's comparison on HWV: every loss × decoder × metric over seeds, with a report."""
+    from htc.reproduce import ReproduceConfig, run
+
+    if seeds < 1:
+        raise ValueError("--seeds must be >= 1")
+    if encoder not in ("tfidf", "frozen", "finetune"):
+        raise ValueError(f"--encoder must be tfidf, frozen or finetune, got {encoder!r}")
+    run(ReproduceConfig(encoder=encoder, seeds=seeds, epochs=epochs, out=str(out),
+                        data_dir=None if data_dir is None else str(data_dir), model=model),
+        console)
+
+
+@app.command()
+@friendly_errors
 def stats(
     data: list[Path] = typer.Argument(..., help="JSONL files"),
     taxonomy: Path = typer.Option(..., "--taxonomy", "-t", help="taxonomy file"),

@@ -10,7 +10,7 @@ from htc.datasets import make_synthetic, sample_marginals
 from htc.decoding import METHODS, end_node_distribution, expected_hfbeta
 
 from . import reference as ref
-from .conftest import marginals, taxonomies
+from .conftest import indicator, marginals, taxonomies
 
 
 @st.composite
@@ -95,6 +95,21 @@ def test_optimal_on_realistic_batch_beats_others():
     p = sample_marginals(tax, y, sharpness=3.0, seed=1)
     e = {m: expected_hfbeta(p, decode(p, tax, m), tax).mean() for m in METHODS}
     assert all(e["optimal_hf"] >= v - 1e-12 for v in e.values())
+
+
+@given(arbitrary_proba(), st.data())
+@settings(max_examples=60, deadline=None)
+def test_top_down_curve_matches_decoding(prob, data):
+    from htc.decoding import top_down_curve
+    from htc.metrics import hierarchical_precision_recall_fscore
+
+    tax, p = prob
+    y = tax.closure(data.draw(indicator(len(p), len(tax), nonempty=True)))
+    ths = [0.0, 0.2, 0.35, 0.5, 0.7, 1.0]
+    prec, rec, f = top_down_curve(p, y, tax, ths)
+    for k, th in enumerate(ths):
+        want = hierarchical_precision_recall_fscore(y, decode(p, tax, "top_down", threshold=th), tax)
+        assert np.allclose((prec[k], rec[k], f[k]), want)
 
 
 def test_tune_threshold_finds_the_grid_max():

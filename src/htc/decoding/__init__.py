@@ -17,6 +17,8 @@ from htc.decoding.rules import (
     decode_greedy_leaf,
     decode_threshold,
     decode_top_down,
+    path_min,
+    top_down_curve,
 )
 from htc.decoding.tuning import METRICS, ThresholdSearch, tune_threshold
 from htc.metrics.validation import as_proba
@@ -70,5 +72,7 @@ __all__ = [
     "decode_top_down",
     "end_node_distribution",
     "expected_hfbeta",
+    "path_min",
+    "top_down_curve",
     "tune_threshold",
 ]

@@ -75,8 +75,13 @@ def tune_threshold(
                       else thresholds, dtype=np.float64)
     if grid.ndim != 1 or len(grid) == 0 or grid.min() < 0 or grid.max() > 1:
         raise ValueError("thresholds must be a non-empty 1-D sequence of values in [0, 1]")
-    scores = np.array([fn(t, decode(p, taxonomy, method=method, threshold=float(th)), taxonomy)
-                       for th in grid])
+    if metric == "h_micro_f" and method == "top_down":  # all thresholds in one pass
+        from htc.decoding.rules import top_down_curve
+
+        scores = top_down_curve(p, t, taxonomy, grid)[2]
+    else:
+        scores = np.array([fn(t, decode(p, taxonomy, method=method, threshold=float(th)), taxonomy)
+                           for th in grid])
     best = np.flatnonzero(scores == scores.max())
     i = best[np.argmin(np.abs(grid[best] - 0.5))]
     return ThresholdSearch(float(grid[i]), float(scores[i]), grid, scores)
