@@ -15,8 +15,8 @@ class TfidfEncoder:
     """Sublinear TF-IDF over word uni- and bigrams, then ``svd_dim`` LSA components (0: none);
     ``fit`` on training texts only.
 
-    >>> enc = TfidfEncoder(min_df=1, svd_dim=0).fit(["a cat", "a dog"])
-    >>> enc.transform(["a cat"]).shape
+    >>> enc = TfidfEncoder(min_df=1, svd_dim=0).fit(["the cat", "the dog"])
+    >>> enc.transform(["the cat"]).shape  # the, cat, dog, "the cat", "the dog"
     (1, 5)
     """
 
