@@ -45,7 +45,8 @@ def context_length(max_digits: int) -> int:
     return -(-longest // 32) * 32
 
 
-def build_model(size: str, max_digits: int, dropout: float = 0.0, seed: int = 0) -> GPT2LMHeadModel:
+def build_model(size: str, max_digits: int, dropout: float = 0.0, seed: int = 0,
+                device: str | None = None) -> GPT2LMHeadModel:
     """A freshly initialised GPT-2 of a named size whose context fits ``max_digits``.
 
     >>> m = build_model("tiny", 3)
@@ -79,7 +80,8 @@ def build_model(size: str, max_digits: int, dropout: float = 0.0, seed: int = 0)
         critkl_size=size,
     )
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(config)
+    with torch.device(device or "cpu"):
+        return GPT2LMHeadModel(config)
 
 
 def max_digits_of(model: GPT2LMHeadModel) -> int:

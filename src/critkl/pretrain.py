@@ -153,11 +153,15 @@ def in_distribution_accuracy(model, max_digits: int, size: int, seed: int = 1234
     return float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
 
 
-def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True) -> Path:
+def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
+             until: int | None = None) -> Path:
     """Train, checkpointing to ``out_dir/checkpoint``; the final model goes to ``out_dir/final``.
 
     With ``resume=True`` and a checkpoint present, training continues exactly where it
-    stopped. Returns the final model folder.
+    stopped. ``until`` stops (after checkpointing) at that step, as an interruption
+    would; the call then returns the checkpoint folder. Returns the final model folder.
+
+    >>> pretrain(PretrainConfig(max_digits=3, steps=3000, out_dir="runs/n3"))  # doctest: +SKIP
     """
     config.validate()
     if config.threads:
@@ -193,10 +197,19 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True)
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
     use_bf16 = device.type == "cuda"
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     log_path = out / "log.jsonl"
     writer = _open_tensorboard(out)
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(
         TextColumn("pretrain"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -206,7 +219,8 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True)
     t_last, tokens, loss_sum, loss_n = time.time(), 0, 0.0, 0
     with bar, log_path.open("a") as log:
         task = bar.add_task("train", total=config.steps, completed=start, info="")
-        for step in range(start, config.steps):
+        stop = config.steps if until is None else min(until, config.steps)
+        for step in range(start, stop):
             ids, labels = make_batch(config.max_digits, config.batch_size, config.seed, step)
             ids, labels = ids.to(device), labels.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -217,7 +231,7 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True)
             optimizer.step()
             scheduler.step()
             tokens += int((labels != -100).sum())
-            loss_sum, loss_n = loss_sum + float(loss), loss_n + 1
+            loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
             done = step + 1
             record = None
             if done % config.log_every == 0 or done == config.steps:
@@ -245,11 +259,13 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True)
                             writer.add_scalar(k, v, done)
                 info = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k in ("loss", "acc_in_dist"))
                 bar.update(task, info=info)
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            if done % config.checkpoint_every == 0 or done == stop:
                 _checkpoint(ckpt, model, tokenizer, optimizer, scheduler, done, config)
             bar.update(task, completed=done)
     if writer is not None:
         writer.close()
+    if stop < config.steps:
+        return ckpt
     final = out / "final"
     model.eval()
     save_model(model.to("cpu"), tokenizer, final, training_config=asdict(config))
