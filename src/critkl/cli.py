@@ -117,7 +117,7 @@ def eval_length(
         table.add_column(h)
     for r in rows:
         table.add_row(*r)
-    Console().print(table)
+    Console(width=160).print(table)
     typer.echo(f"wall time: {time.time() - t0:.1f}s")
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -158,15 +158,15 @@ def certainty(
         for kind in ("shannon", "max_prob"):
             gens = analyse(m, problems, n, source=source, kind=kind, temperature=temperature)
             gens_by_kind[kind] = gens
-            rows.append((kind, temperature, delta_j_table(gens, n, seed=seed)))
+            rows.append((kind, temperature, delta_j_table(gens, n, seed=seed, source=source)))
     except ValueError as e:
         _fail(str(e))
-    console = Console()
+    console = Console(width=160)
     console.print(delta_j_rich(rows, title=f"{model}: ΔJ on {digits}-digit problems ({source})"))
     out_dir.mkdir(parents=True, exist_ok=True)
     gens = gens_by_kind["shannon"]
     for name, (mean, count) in per_name_certainty(gens).items():
-        console.print(f"  J[{name}] = {mean:.3f}  (n={count})")
+        console.print(f"  mean J (Shannon) at {name:<32} {mean:.3f}  (n={count})", markup=False)
     (out_dir / "delta_j.md").write_text(delta_j_markdown(rows) + "\n")
     (out_dir / "delta_j.json").write_text(json.dumps(
         [{"kind": k, "temperature": t, **asdict(r)} for k, t, r in rows], indent=1) + "\n")

@@ -168,14 +168,19 @@ class DeltaJRow:
     non_critical_min: tuple[float, float, float]
     j_critical: float
     j_non_critical: float
-    accuracy: float
+    accuracy: float  # exact match of the analysed outputs (1.0 for ground-truth outputs)
+    source: str = "generated"
 
 
-def delta_j_table(gens: Sequence[Generation], max_digits: int, seed: int = 0) -> DeltaJRow:
+def delta_j_table(gens: Sequence[Generation], max_digits: int, seed: int = 0,
+                  source: str = "generated") -> DeltaJRow:
     """Aggregate ΔJ on critical vs non-critical tokens over generations (paper Table 1)."""
     with_crit = [g for g in gens if g.critical.any()]
     if not with_crit:
-        raise ValueError("no generation reached a critical token; use problems longer than N digits")
+        raise ValueError(
+            "no output reached a critical token: use problems longer than N digits, or "
+            "source='ground_truth' if the model's outputs go wrong before the first one"
+        )
     crit = [g.delta[g.critical].mean() for g in with_crit]
     non = [g.delta[~g.critical].mean() for g in gens]
     non_min = [g.delta[~g.critical].min() for g in gens]
@@ -190,6 +195,7 @@ def delta_j_table(gens: Sequence[Generation], max_digits: int, seed: int = 0) ->
         j_critical=float(np.concatenate([g.certainty[g.critical] for g in with_crit]).mean()),
         j_non_critical=float(np.concatenate([g.certainty[~g.critical] for g in gens]).mean()),
         accuracy=float(np.mean([g.correct for g in gens])),
+        source=source,
     )
 
 

@@ -128,6 +128,9 @@ def load_model(name_or_path: str | Path) -> tuple[GPT2LMHeadModel, CharTokenizer
     missing = [f for f in MODEL_FILES + TOKENIZER_FILES if not (folder / f).is_file()]
     if missing:
         raise FileNotFoundError(f"model folder {folder} is missing {', '.join(missing)}")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     model = GPT2LMHeadModel.from_pretrained(folder)
     if model.config.vocab_size != len(VOCAB):
         raise ValueError(

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from .bootstrap import half_width
 from .critical import DeltaJRow
 
-HEADER = ["N", "digits", "certainty", "gens", "crit. tokens", "ΔJ critical", "ΔJ non-critical (mean)",
-          "ΔJ non-critical (min)", "J crit / other", "greedy acc."]
+HEADER = ["N", "digits", "certainty", "outputs", "crit. tokens", "ΔJ critical", "ΔJ non-crit. (mean)",
+          "ΔJ non-crit. (min)", "J crit / other", "acc."]
 
 
 def _pm(ci: tuple[float, float, float], digits: int = 3) -> str:
@@ -20,7 +20,8 @@ def delta_j_cells(kind: str, temperature: float, row: DeltaJRow) -> list[str]:
     return [
         str(row.max_digits), str(row.digits), f"{kind} T={temperature:g}", str(row.generations),
         str(row.critical_tokens), _pm(row.critical), _pm(row.non_critical, 4), _pm(row.non_critical_min),
-        f"{row.j_critical:.3f} / {row.j_non_critical:.3f}", f"{100 * row.accuracy:.0f}%",
+        f"{row.j_critical:.3f} / {row.j_non_critical:.3f}",
+        f"{100 * row.accuracy:.0f}%" if row.source == "generated" else "n/a",
     ]
 
 
