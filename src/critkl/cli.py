@@ -39,6 +39,7 @@ def pretrain(
     threads: int = typer.Option(0, help="torch CPU threads (0: torch default)."),
     resume: bool = typer.Option(True, help="Continue from out_dir/checkpoint when present."),
     export: Path = typer.Option(None, help="Also copy the final model to this folder."),
+    init_from: str = typer.Option(None, help="Start from this model's weights (new optimizer and schedule)."),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
     from .model import load_model, save_model
@@ -49,7 +50,7 @@ def pretrain(
         max_digits=max_digits, size=size, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
         lr=lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, weight_decay=weight_decay,
         dropout=dropout, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
-        log_every=log_every, device=device, threads=threads or None,
+        log_every=log_every, device=device, threads=threads or None, init_from=init_from,
     )
     try:
         final = run(config, resume=resume)

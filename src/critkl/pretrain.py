@@ -57,6 +57,7 @@ class PretrainConfig:
     checkpoint_every: int = 250
     device: str = "auto"
     threads: int | None = None
+    init_from: str | None = None  # start from this model folder's weights (a new run, fresh optimizer)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -179,6 +180,14 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
             raise FileNotFoundError(f"checkpoint folder {ckpt} is missing {TRAINER_STATE}")
         state = torch.load(state_file, map_location="cpu", weights_only=False)
         start = int(state["step"])
+    elif config.init_from:
+        model, _ = load_model(config.init_from)
+        if getattr(model.config, "critkl_max_digits", None) != config.max_digits:
+            raise ValueError(
+                f"init_from {config.init_from}: model was built for max_digits="
+                f"{getattr(model.config, 'critkl_max_digits', None)}, not {config.max_digits}"
+            )
+        state = None
     else:
         model, state = build_model(config.size, config.max_digits, config.dropout, config.seed), None
     model.to(device).train()
