@@ -40,6 +40,7 @@ def pretrain(
     resume: bool = typer.Option(True, help="Continue from out_dir/checkpoint when present."),
     export: Path = typer.Option(None, help="Also copy the final model to this folder."),
     init_from: str = typer.Option(None, help="Start from this model's weights (new optimizer and schedule)."),
+    until: int = typer.Option(0, help="Stop after this step's checkpoint, as an interruption would (0: run to --steps)."),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
     from .model import load_model, save_model
@@ -53,11 +54,11 @@ def pretrain(
         log_every=log_every, device=device, threads=threads or None, init_from=init_from,
     )
     try:
-        final = run(config, resume=resume)
+        final = run(config, resume=resume, until=until or None)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    typer.echo(f"final model: {final}")
-    if export is not None:
+    typer.echo(f"{'checkpoint' if until and until < steps else 'final model'}: {final}")
+    if export is not None and not (until and until < steps):
         model, tok = load_model(final)
         import json
 

@@ -57,17 +57,26 @@ def main(out_dir: str = "outputs/critkl-demo", size: int = 100, certainty_sample
     console.rule(f"3. certainty and critical tokens ({certainty_samples} greedy generations, {digits} digits)")
     problems = eval_set(digits, "identical", size=certainty_samples, seed=0)
     rows_j, gens = [], None
-    for kind in ("shannon", "max_prob"):
-        g = analyse(model, problems, n, kind=kind, temperature=1.0)
-        gens = gens or g
-        rows_j.append((kind, 1.0, delta_j_table(g, n)))
+    for source in ("generated", "ground_truth"):
+        for kind in ("shannon", "max_prob"):
+            g = analyse(model, problems, n, source=source, kind=kind, temperature=1.0)
+            try:
+                rows_j.append((f"{kind} ({source})", 1.0, delta_j_table(g, n, source=source)))
+            except ValueError:
+                console.print(f"  {source}/{kind}: no output reached a critical state "
+                              "(the model went wrong earlier); row skipped", markup=False)
+                continue
+            if kind == "shannon" and (gens is None or source == "generated"):
+                gens = g
     console.print(delta_j_rich(rows_j, title="ΔJ = J(token) - mean J(other tokens of the output), like Table 1"))
     for name, (mean, count) in per_name_certainty(gens).items():
         console.print(f"  mean J (Shannon) at {name:<32} {mean:.3f}  (n={count})", markup=False)
     (out / "delta_j.md").write_text(delta_j_markdown(rows_j) + "\n")
     example = next((g for g in gens if not g.correct and g.critical.any()), gens[0])
     heatmap_png(example, out / "heatmap.png")
-    (out / "heatmap.html").write_text(heatmap_html(gens[:10], title="tiny-n3: certainty (Shannon, T=1)"))
+    generated = analyse(model, problems[:10], n, source="generated")
+    (out / "heatmap.html").write_text(
+        heatmap_html(generated, title="tiny-n3 greedy outputs on 4-digit problems: certainty (Shannon, T=1)"))
 
     console.rule("files")
     for f in ("length_table.md", "delta_j.md", "heatmap.png", "heatmap.html"):

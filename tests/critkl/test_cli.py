@@ -24,7 +24,7 @@ def test_eval_length_small(tmp_path):
 
 
 def test_certainty_small(tmp_path):
-    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "4", "--samples", "4",
+    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "4", "--samples", "4", "--source", "ground_truth",
                               "--out-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     for f in ("delta_j.md", "delta_j.json", "heatmap.png", "heatmap.html"):

@@ -2,11 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from critkl.arithmetic import Problem
-from critkl.critical import critical_positions, delta_j
+from critkl.critical import critical_positions, delta_j, token_certainty
+from critkl.kl import certainty
+from critkl.tokenizer import encode
 
 
 def _brute_critical(p: Problem, n: int) -> set[tuple[int, str]]:
@@ -63,3 +66,15 @@ def test_delta_j_matches_brute_force(values):
 def test_delta_j_needs_two_tokens():
     with pytest.raises(ValueError, match="at least 2"):
         delta_j(np.array([0.5]))
+
+
+def test_token_certainty_matches_prefix_by_prefix_forward(random_tiny):
+    p = Problem(57, 8)
+    text = p.target[:30]
+    got = token_certainty(random_tiny, p, text, kind="max_prob", temperature=4.0)
+    ids = encode(p.prompt + text)
+    n = len(encode(p.prompt))
+    with torch.no_grad():
+        ref = [float(certainty(random_tiny(torch.tensor([ids[: n + i]])).logits[0, -1], "max_prob", 4.0))
+               for i in range(len(text))]
+    np.testing.assert_allclose(got, ref, atol=1e-5)
