@@ -1,0 +1,182 @@
+"""The ``critkl`` command line: pretrain, eval-length, certainty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+@app.callback()
+def main() -> None:
+    """Scratchpad-addition testbed: pre-training, length generalization, certainty."""
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg="red")
+    raise typer.Exit(2)
+
+
+@app.command()
+def pretrain(
+    max_digits: int = typer.Option(..., "--max-digits", "-n", help="Train on operands of 1..N digits."),
+    size: str = typer.Option("tiny", help="Model size: tiny, small or paper."),
+    out_dir: Path = typer.Option(Path("runs/pretrain"), help="Run folder (checkpoint/, final/, log.jsonl)."),
+    steps: int = typer.Option(3000, help="Optimizer steps."),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(3e-3, help="Peak learning rate."),
+    warmup_steps: int = typer.Option(100),
+    min_lr_ratio: float = typer.Option(0.05, help="Final lr as a fraction of the peak (cosine)."),
+    weight_decay: float = typer.Option(0.1),
+    dropout: float = typer.Option(0.0),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(500, help="Greedy in-distribution accuracy every k steps."),
+    checkpoint_every: int = typer.Option(250),
+    log_every: int = typer.Option(25),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = typer.Option(0, help="torch CPU threads (0: torch default)."),
+    resume: bool = typer.Option(True, help="Continue from out_dir/checkpoint when present."),
+    export: Path = typer.Option(None, help="Also copy the final model to this folder."),
+    init_from: str = typer.Option(None, help="Start from this model's weights (new optimizer and schedule)."),
+    until: int = typer.Option(0, help="Stop after this step's checkpoint, as an interruption would (0: run to --steps)."),
+) -> None:
+    """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
+    from .model import load_model, save_model
+    from .pretrain import PretrainConfig
+    from .pretrain import pretrain as run
+
+    config = PretrainConfig(
+        max_digits=max_digits, size=size, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
+        lr=lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, weight_decay=weight_decay,
+        dropout=dropout, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        log_every=log_every, device=device, threads=threads or None, init_from=init_from,
+    )
+    try:
+        final = run(config, resume=resume, until=until or None)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"{'checkpoint' if until and until < steps else 'final model'}: {final}")
+    if export is not None and not (until and until < steps):
+        model, tok = load_model(final)
+        import json
+
+        save_model(model, tok, export, json.loads((final / "training_config.json").read_text()))
+        typer.echo(f"exported to: {export}")
+
+
+def _load(model: str):
+    from .model import load_model, max_digits_of
+
+    try:
+        m, tok = load_model(model)
+        return m, tok, max_digits_of(m)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        _fail(str(e))
+
+
+@app.command("eval-length")
+def eval_length(
+    model: str = typer.Argument(..., help="Model folder, or a shipped name such as tiny-n3."),
+    size: int = typer.Option(1000, help="Problems per cell (paper: 1000)."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature of the sampled rows."),
+    sampled: bool = typer.Option(True, help="Also evaluate sampled decoding."),
+    max_digits: int = typer.Option(0, help="N (0: read it from the model config)."),
+    extra_lengths: int = typer.Option(3, help="Evaluate N..N+k."),
+    batch_size: int = typer.Option(64),
+    seed: int = typer.Option(0),
+    markdown: Path = typer.Option(None, help="Also write the table as markdown here."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the cells as JSON here."),
+) -> None:
+    """Exact-match accuracy at N..N+3 digits, identical and varying sets (paper Tables 4/5)."""
+    import json
+    import time
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .evaluate import length_table, markdown_table, table_rows
+
+    m, _, n = _load(model)
+    n = max_digits or n
+    temps = (0.0, temperature) if sampled else (0.0,)
+    t0 = time.time()
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("eval-length", total=1)
+            cells = length_table(
+                m, n, size=size, temperatures=temps, extra_lengths=extra_lengths, batch_size=batch_size,
+                seed=seed, progress=lambda d, t: bar.update(task, completed=d, total=t),
+            )
+    except ValueError as e:
+        _fail(str(e))
+    header, rows = table_rows(cells, n)
+    table = Table(title=f"{model}: exact match %, ±95% bootstrap, {size} problems per cell")
+    for h in header:
+        table.add_column(h)
+    for r in rows:
+        table.add_row(*r)
+    Console(width=160).print(table)
+    typer.echo(f"wall time: {time.time() - t0:.1f}s")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(markdown_table(cells, n) + "\n")
+        typer.echo(f"markdown: {markdown}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps([asdict(c) for c in cells], indent=1) + "\n")
+        typer.echo(f"json: {json_out}")
+
+
+@app.command()
+def certainty(
+    model: str = typer.Argument(..., help="Model folder, or a shipped name such as tiny-n3."),
+    digits: int = typer.Option(..., "--digits", "-d", help="Operand length of the problems (N+1 in the paper)."),
+    samples: int = typer.Option(50, help="Generations (paper: 50)."),
+    temperature: float = typer.Option(1.0, help="Temperature of the certainty measures."),
+    source: str = typer.Option("generated", help="generated (greedy outputs) or ground_truth."),
+    max_digits: int = typer.Option(0, help="N (0: read it from the model config)."),
+    seed: int = typer.Option(0),
+    out_dir: Path = typer.Option(Path("outputs/critkl-certainty"), help="Heatmaps and tables go here."),
+) -> None:
+    """Certainty per token, critical tokens, the ΔJ table (paper Table 1) and heatmaps (Fig. 5)."""
+    import json
+    from dataclasses import asdict
+
+    from rich.console import Console
+
+    from .arithmetic import eval_set
+    from .critical import analyse, delta_j_table, heatmap_html, heatmap_png, per_name_certainty
+    from .report import delta_j_markdown, delta_j_rich
+
+    m, _, n = _load(model)
+    n = max_digits or n
+    try:
+        problems = eval_set(digits, "identical", size=samples, seed=seed)
+        rows, gens_by_kind = [], {}
+        for kind in ("shannon", "max_prob"):
+            gens = analyse(m, problems, n, source=source, kind=kind, temperature=temperature)
+            gens_by_kind[kind] = gens
+            rows.append((kind, temperature, delta_j_table(gens, n, seed=seed, source=source)))
+    except ValueError as e:
+        _fail(str(e))
+    console = Console(width=160)
+    console.print(delta_j_rich(rows, title=f"{model}: ΔJ on {digits}-digit problems ({source})"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gens = gens_by_kind["shannon"]
+    for name, (mean, count) in per_name_certainty(gens).items():
+        console.print(f"  mean J (Shannon) at {name:<32} {mean:.3f}  (n={count})", markup=False)
+    (out_dir / "delta_j.md").write_text(delta_j_markdown(rows) + "\n")
+    (out_dir / "delta_j.json").write_text(json.dumps(
+        [{"kind": k, "temperature": t, **asdict(r)} for k, t, r in rows], indent=1) + "\n")
+    example = next((g for g in gens if not g.correct and g.critical.any()), gens[0])
+    heatmap_png(example, out_dir / "heatmap.png")
+    (out_dir / "heatmap.html").write_text(heatmap_html(gens[:10], title=f"{model}: certainty (Shannon, T={temperature:g})"))
+    typer.echo(f"files: {out_dir}/delta_j.md, delta_j.json, heatmap.png, heatmap.html")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

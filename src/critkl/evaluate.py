@@ -1,0 +1,104 @@
+"""Length generalization: exact-match accuracy on the identical/varying sets at N..N+3 (paper Tables 4/5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arithmetic import EVAL_KINDS, Problem, eval_set, is_correct
+from .bootstrap import bootstrap_ci, half_width
+from .generation import generate
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Accuracy of one (setup, decoding, length) cell, in [0, 1], with its 95% bootstrap interval."""
+
+    kind: str
+    temperature: float
+    digits: int
+    accuracy: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def decoding(self) -> str:
+        return "greedy" if self.temperature == 0 else f"T={self.temperature:g}"
+
+    def text(self) -> str:
+        """``98.9±0.7`` in percent, as in the paper's tables."""
+        return f"{100 * self.accuracy:.1f}±{100 * half_width(self.low, self.high):.1f}"
+
+
+def accuracy(model, problems: Sequence[Problem], temperature: float = 0.0, batch_size: int = 64,
+             seed: int = 0) -> np.ndarray:
+    """Per-problem exact match (0/1) of the generated result line.
+
+    >>> accuracy(model, eval_set(3, "identical", size=10)).mean()  # doctest: +SKIP
+    1.0
+    """
+    texts = generate(model, problems, temperature=temperature, batch_size=batch_size, seed=seed)
+    return np.array([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)], dtype=float)
+
+
+def length_table(
+    model,
+    max_digits: int,
+    size: int = 1000,
+    temperatures: Sequence[float] = (0.0,),
+    kinds: Sequence[str] = EVAL_KINDS,
+    extra_lengths: int = 3,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress=None,
+) -> list[Cell]:
+    """Cells for every kind × temperature × length in N..N+extra_lengths.
+
+    ``progress`` is an optional callable ``(done, total)``.
+    """
+    if isinstance(max_digits, bool) or not isinstance(max_digits, int) or max_digits < 1:
+        raise ValueError(f"max_digits must be an int >= 1, got {max_digits!r}")
+    for t in temperatures:
+        if t < 0:
+            raise ValueError(f"temperatures must be >= 0, got {t}")
+    lengths = range(max_digits, max_digits + extra_lengths + 1)
+    jobs = [(k, t, d) for k in kinds for t in temperatures for d in lengths]
+    cells = []
+    for i, (kind, t, d) in enumerate(jobs):
+        problems = eval_set(d, kind, size=size, seed=seed)
+        hits = accuracy(model, problems, temperature=t, batch_size=batch_size, seed=seed + d)
+        mean, lo, hi = bootstrap_ci(hits, seed=seed)
+        cells.append(Cell(kind, t, d, mean, lo, hi, len(problems)))
+        if progress is not None:
+            progress(i + 1, len(jobs))
+    return cells
+
+
+def table_rows(cells: Sequence[Cell], max_digits: int) -> tuple[list[str], list[list[str]]]:
+    """Header and rows laid out like Tables 4/5: one row per setup × decoding, lengths as columns."""
+    lengths = sorted({c.digits for c in cells})
+    header = ["N", "eval", "decoding"] + [
+        f"{'N' if d == max_digits else f'N+{d - max_digits}'} ({d})" for d in lengths
+    ]
+    rows = []
+    keys = []
+    for c in cells:
+        if (c.kind, c.temperature) not in keys:
+            keys.append((c.kind, c.temperature))
+    for kind, t in keys:
+        by_len = {c.digits: c for c in cells if c.kind == kind and c.temperature == t}
+        label = "identical (T4)" if kind == "identical" else "varying (T5)"
+        decoding = by_len[lengths[0]].decoding
+        rows.append([str(max_digits), label, decoding] + [by_len[d].text() if d in by_len else "" for d in lengths])
+    return header, rows
+
+
+def markdown_table(cells: Sequence[Cell], max_digits: int) -> str:
+    """The same table as GitHub markdown."""
+    header, rows = table_rows(cells, max_digits)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)

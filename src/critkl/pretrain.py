@@ -1,0 +1,281 @@
+"""Supervised next-token pre-training on scratchpad additions of 1..N digits, with exact resume.
+
+Loss: cross-entropy on the continuation tokens only (the scratchpad and the answer,
+stop newline included); the prompt and padding get label -100. The prompt is random
+digits the model cannot predict, so training on it only adds noise (spec §1.6 calls
+this the cleaner choice).
+
+Data: the batch of step ``i`` is drawn from ``numpy.random.default_rng([seed, i])``,
+so a resumed run sees exactly the batches an uninterrupted run would. Dropout is 0 by
+default, which makes a resumed run bit-identical on CPU (tested).
+
+Optimiser: AdamW (β = 0.9, 0.99 as Lee et al.), linear warmup then cosine decay to
+``min_lr_ratio · lr``; gradient clipping at 1.0; bf16 autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arithmetic import sample_pretrain
+from .generation import generate
+from .model import build_model, load_model, save_model
+from .tokenizer import PAD, CharTokenizer, encode
+
+CHECKPOINT_DIR = "checkpoint"
+TRAINER_STATE = "trainer_state.pt"
+PAD_ID = encode(PAD)[0]
+
+
+@dataclass
+class PretrainConfig:
+    """Everything ``pretrain`` reads. Defaults train ``tiny`` on N=3 on a CPU."""
+
+    max_digits: int = 3
+    size: str = "tiny"
+    out_dir: str = "runs/pretrain"
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    dropout: float = 0.0
+    seed: int = 0
+    log_every: int = 25
+    eval_every: int = 500
+    eval_size: int = 64
+    checkpoint_every: int = 250
+    device: str = "auto"
+    threads: int | None = None
+    init_from: str | None = None  # start from this model folder's weights (a new run, fresh optimizer)
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if isinstance(self.max_digits, bool) or not isinstance(self.max_digits, int) or self.max_digits < 1:
+            raise ValueError(f"max_digits must be an int >= 1, got {self.max_digits!r}")
+        for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+
+
+def make_batch(max_digits: int, batch_size: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, labels)`` of one step: right-padded with ``'%'``; labels -100 off the continuation.
+
+    >>> ids, labels = make_batch(3, 4, seed=0, step=0)
+    >>> ids.shape == labels.shape, bool((labels[ids == 6] == -100).all())
+    (True, True)
+    """
+    rng = np.random.default_rng([seed, step])
+    rows, label_rows = [], []
+    for _ in range(batch_size):
+        p = sample_pretrain(max_digits, rng)
+        prompt_ids, cont_ids = encode(p.prompt), encode(p.target)
+        rows.append(prompt_ids + cont_ids)
+        label_rows.append([-100] * len(prompt_ids) + cont_ids)
+    width = max(len(r) for r in rows)
+    ids = torch.full((batch_size, width), PAD_ID, dtype=torch.long)
+    labels = torch.full((batch_size, width), -100, dtype=torch.long)
+    for i, (r, lr) in enumerate(zip(rows, label_rows, strict=True)):
+        ids[i, : len(r)] = torch.tensor(r)
+        labels[i, : len(lr)] = torch.tensor(lr)
+    return ids, labels
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup to 1, then cosine decay to ``min_ratio`` at ``total``.
+
+    >>> lr_factor(0, 10, 100, 0.1), lr_factor(10, 10, 100, 0.1), round(lr_factor(100, 10, 100, 0.1), 6)
+    (0.1, 1.0, 0.1)
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int, config: PretrainConfig) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    save_model(model, tokenizer, tmp, training_config=asdict(config))
+    torch.save(
+        {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        tmp / TRAINER_STATE,
+    )
+    if folder.exists():
+        old = folder.with_name(folder.name + ".old")
+        folder.rename(old)
+        tmp.rename(folder)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        tmp.rename(folder)
+
+
+def _open_tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def in_distribution_accuracy(model, max_digits: int, size: int, seed: int = 12345) -> float:
+    """Greedy exact match on ``size`` fresh pre-training-distribution problems."""
+    rng = np.random.default_rng([seed, 999])
+    problems = [sample_pretrain(max_digits, rng) for _ in range(size)]
+    from .arithmetic import is_correct
+
+    texts = generate(model, problems, temperature=0.0, batch_size=size)
+    return float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
+
+
+def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
+             until: int | None = None) -> Path:
+    """Train, checkpointing to ``out_dir/checkpoint``; the final model goes to ``out_dir/final``.
+
+    With ``resume=True`` and a checkpoint present, training continues exactly where it
+    stopped. ``until`` stops (after checkpointing) at that step, as an interruption
+    would; the call then returns the checkpoint folder. Returns the final model folder.
+
+    >>> pretrain(PretrainConfig(max_digits=3, steps=3000, out_dir="runs/n3"))  # doctest: +SKIP
+    """
+    config.validate()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = _device(config.device)
+    ckpt = out / CHECKPOINT_DIR
+    tokenizer = CharTokenizer()
+    start = 0
+    if resume and ckpt.is_dir():
+        model, tokenizer = load_model(ckpt)
+        state_file = ckpt / TRAINER_STATE
+        if not state_file.is_file():
+            raise FileNotFoundError(f"checkpoint folder {ckpt} is missing {TRAINER_STATE}")
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        start = int(state["step"])
+    elif config.init_from:
+        model, _ = load_model(config.init_from)
+        if getattr(model.config, "critkl_max_digits", None) != config.max_digits:
+            raise ValueError(
+                f"init_from {config.init_from}: model was built for max_digits="
+                f"{getattr(model.config, 'critkl_max_digits', None)}, not {config.max_digits}"
+            )
+        state = None
+    else:
+        model, state = build_model(config.size, config.max_digits, config.dropout, config.seed), None
+    model.to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=tuple(config.betas),
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps, config.min_lr_ratio)
+    )
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+    use_bf16 = device.type == "cuda"
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    log_path = out / "log.jsonl"
+    writer = _open_tensorboard(out)
+
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("pretrain"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        disable=not progress,
+    )
+    t_last, tokens, loss_sum, loss_n = time.time(), 0, 0.0, 0
+    with bar, log_path.open("a") as log:
+        task = bar.add_task("train", total=config.steps, completed=start, info="")
+        stop = config.steps if until is None else min(until, config.steps)
+        for step in range(start, stop):
+            ids, labels = make_batch(config.max_digits, config.batch_size, config.seed, step)
+            ids, labels = ids.to(device), labels.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = model(input_ids=ids, labels=labels).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            tokens += int((labels != -100).sum())
+            loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
+            done = step + 1
+            record = None
+            if done % config.log_every == 0 or done == config.steps:
+                now = time.time()
+                record = {
+                    "step": done,
+                    "loss": loss_sum / loss_n,
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm),
+                    "tokens_per_s": tokens / max(now - t_last, 1e-9),
+                    "time": now,
+                }
+                t_last, tokens, loss_sum, loss_n = now, 0, 0.0, 0
+            if done % config.eval_every == 0 or done == config.steps:
+                model.eval()
+                acc = in_distribution_accuracy(model, config.max_digits, config.eval_size)
+                model.train()
+                record = (record or {"step": done, "time": time.time()}) | {"acc_in_dist": acc}
+            if record is not None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if writer is not None:
+                    for k, v in record.items():
+                        if k not in ("step", "time"):
+                            writer.add_scalar(k, v, done)
+                info = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k in ("loss", "acc_in_dist"))
+                bar.update(task, info=info)
+            if done % config.checkpoint_every == 0 or done == stop:
+                _checkpoint(ckpt, model, tokenizer, optimizer, scheduler, done, config)
+            bar.update(task, completed=done)
+    if writer is not None:
+        writer.close()
+    if stop < config.steps:
+        return ckpt
+    final = out / "final"
+    model.eval()
+    save_model(model.to("cpu"), tokenizer, final, training_config=asdict(config))
+    return final

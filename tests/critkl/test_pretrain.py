@@ -1,0 +1,69 @@
+"""Pre-training: batches, schedule, exact resume, bad configs."""
+
+import pytest
+import torch
+
+from critkl.model import load_model
+from critkl.pretrain import PretrainConfig, lr_factor, make_batch, pretrain
+from critkl.tokenizer import decode
+
+
+def test_batch_labels_cover_exactly_the_continuation():
+    ids, labels = make_batch(3, 8, seed=1, step=5)
+    for row_ids, row_labels in zip(ids, labels, strict=True):
+        text = decode(row_ids)
+        cont = decode(row_labels[row_labels != -100])
+        assert text.startswith("Input:\n") and cont.startswith("\n<scratch>\n") and cont.endswith("\n")
+        assert text.rstrip("%").endswith(cont)
+    assert torch.equal(make_batch(3, 8, 1, 5)[0], ids)  # a step's batch is fixed
+
+
+def test_lr_schedule_warmup_then_cosine():
+    f = [lr_factor(s, 10, 100, 0.1) for s in range(101)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))
+    assert f[100] == pytest.approx(0.1)
+
+
+def _config(tmp_path, **kw):
+    base = dict(max_digits=2, size="tiny", out_dir=str(tmp_path), steps=4, batch_size=4, warmup_steps=2,
+                log_every=1, eval_every=100, eval_size=2, checkpoint_every=100, seed=7)
+    return PretrainConfig(**(base | kw))
+
+
+def test_resume_is_exact(tmp_path):
+    straight = pretrain(_config(tmp_path / "a"), progress=False)
+    pretrain(_config(tmp_path / "b"), progress=False, until=2)
+    resumed = pretrain(_config(tmp_path / "b"), progress=False)
+    m1, _ = load_model(straight)
+    m2, _ = load_model(resumed)
+    for (n1, p1), (_, p2) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
+        assert torch.equal(p1, p2), n1
+    assert (resumed / "training_config.json").is_file()
+    lines = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # steps 1-2, then 3-4 after the resume
+
+
+def test_loss_decreases(tmp_path):
+    import json
+
+    pretrain(_config(tmp_path, steps=30, lr=3e-3, warmup_steps=5), progress=False)
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [({"max_digits": 0}, "max_digits must be an int >= 1"), ({"steps": 0}, "steps must be >= 1"),
+     ({"lr": 0.0}, "lr must be > 0")],
+)
+def test_bad_config(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        pretrain(_config(tmp_path, **kw), progress=False)
+
+
+def test_checkpoint_missing_trainer_state(tmp_path):
+    pretrain(_config(tmp_path), progress=False, until=1)
+    (tmp_path / "checkpoint" / "trainer_state.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="is missing trainer_state.pt"):
+        pretrain(_config(tmp_path), progress=False)

@@ -1,0 +1,55 @@
+"""The 96-character tokenizer: ids from the spec, HF round trip, clear errors."""
+
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from critkl.arithmetic import prompt, target
+from critkl.tokenizer import VOCAB, CharTokenizer, OutOfVocabularyError, decode, encode
+
+
+def test_vocabulary_matches_spec_ids():
+    assert len(VOCAB) == 96
+    assert VOCAB[0] == "\n" and VOCAB[1] == " "
+    assert all(VOCAB[i - 31] == chr(i) for i in range(33, 127))
+    assert encode("%,12345") == [6, 13, 18, 19, 20, 21, 22]
+    assert encode("0123456789") == list(range(17, 27))
+
+
+@given(st.text(alphabet=string.printable.replace("\t", "").replace("\r", "").replace("\x0b", "").replace("\x0c", "")))
+def test_encode_decode_roundtrip(text):
+    assert decode(encode(text)) == text
+    tok = CharTokenizer()
+    assert tok(text)["input_ids"] == encode(text)
+    assert tok.decode(encode(text)) == text
+
+
+def test_save_and_load(tmp_path):
+    tok = CharTokenizer()
+    tok.save_pretrained(tmp_path)
+    loaded = CharTokenizer.from_pretrained(tmp_path)
+    text = prompt(84629, 1863) + target(84629, 1863)
+    assert loaded(text)["input_ids"] == encode(text)
+    assert loaded.pad_token == "%" and loaded.pad_token_id == 6 and len(loaded) == 96
+
+
+def test_tampered_vocab_file_is_rejected(tmp_path):
+    CharTokenizer().save_pretrained(tmp_path)
+    (tmp_path / "vocab.json").write_text('{"a": 0}')
+    with pytest.raises(ValueError, match="vocab_file .* differs"):
+        CharTokenizer.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("text,char", [("12+é", "é"), ("1\t2", "\\t"), ("€", "€")])
+def test_out_of_vocabulary_characters_are_named(text, char):
+    with pytest.raises(OutOfVocabularyError, match="not in the 96-character vocabulary"):
+        encode(text)
+    with pytest.raises(OutOfVocabularyError, match="position"):
+        CharTokenizer()(text)
+
+
+def test_decode_rejects_bad_ids():
+    with pytest.raises(ValueError, match="ids: 96"):
+        decode([1, 96])
