@@ -106,7 +106,9 @@ def prioritized_weight(certainty: torch.Tensor, beta: float, slope: float = 1.0,
     if not beta >= 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
     with torch.no_grad():
-        return (slope * certainty.detach().float().clamp(0.0, 1.0).pow(beta) + intercept)
+        c = certainty.detach()
+        c = c if c.is_floating_point() else c.float()
+        return slope * c.clamp(0.0, 1.0).pow(beta) + intercept
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
