@@ -20,9 +20,11 @@ from .arithmetic import (
 from .critical import analyse, critical_positions, delta_j, delta_j_table, token_certainty
 from .evaluate import accuracy, length_table
 from .generation import ContextTooLongError, generate, generate_ids
-from .kl import certainty
+from .kl import certainty, kl_estimate, masked_mean, prioritized_weight
 from .model import SIZES, build_model, context_length, load_model, load_pretrained, save_model
 from .pretrain import PretrainConfig, pretrain
+from .rl import RLConfig, Trainer, train
+from .rollout import Rollout, sample_episodes, sequence_logprobs
 from .tokenizer import VOCAB, CharTokenizer, OutOfVocabularyError
 
 __all__ = [
@@ -31,4 +33,6 @@ __all__ = [
     "critical_positions", "delta_j", "delta_j_table", "eval_set", "extract_answer", "generate",
     "generate_ids", "is_correct", "length_table", "load_model", "load_pretrained", "parse_answer",
     "pretrain", "prompt", "sample_pretrain", "sample_rl", "save_model", "target", "token_certainty",
+    "kl_estimate", "masked_mean", "prioritized_weight", "RLConfig", "Trainer", "train", "Rollout",
+    "sample_episodes", "sequence_logprobs",
 ]

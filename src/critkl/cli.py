@@ -178,5 +178,10 @@ def certainty(
     typer.echo(f"files: {out_dir}/delta_j.md, delta_j.json, heatmap.png, heatmap.html")
 
 
+from .rl.cli import rl as _rl  # noqa: E402  (the RL engine's command lives with it)
+
+app.command("rl")(_rl)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,62 @@
+"""``critkl rl``: RL fine-tuning from the command line (registered on the ``critkl`` typer app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .config import RLConfig
+
+
+def rl(
+    model: str = typer.Option("tiny-n3", help="Model folder or shipped name (tiny-n3)."),
+    train_digits: int = typer.Option(None, "--train-digits", "-d", help="N+k: digits of the RL problems [4]."),
+    kl: str = typer.Option(None, help="none, standard or prioritized [prioritized]."),
+    alpha: float = typer.Option(None, help="KL coefficient α [5, paper Table 3]."),
+    beta: float = typer.Option(None, help="Prioritized-KL exponent β [150]."),
+    algo: str = typer.Option(None, help="a2c or ppo [a2c]."),
+    episodes: int = typer.Option(None, help="Training episodes in total [400]."),
+    seed: int = typer.Option(None, help="Seed; on CPU it fully determines the run [0]."),
+    config: Path = typer.Option(None, "--config", help="JSON file with any RLConfig fields (flags override it)."),
+    variant: str = typer.Option(None, help="official (max-prob certainty at T=4, ±1 reward, c_ent 0.001) or paper (Shannon, 1/0, 0.0005)."),
+    kl_placement: str = typer.Option(None, help="loss (paper/official) or reward (RLHF style)."),
+    kl_estimator: str = typer.Option(None, help="k1, k2 (paper) or k3."),
+    certainty: str = typer.Option(None, help="shannon or max_prob [from --variant]."),
+    certainty_temperature: float = typer.Option(None, help="Temperature of the reference for the certainty [from --variant]."),
+    policy_temperature: float = typer.Option(None, help="Sampling and KL temperature [2]."),
+    weight_slope: float = typer.Option(None, help="w = slope·J^β + intercept [1]."),
+    weight_intercept: float = typer.Option(None, help="[0]"),
+    lr: float = typer.Option(None, help="Adam learning rate [1e-6, paper; tiny models need more]."),
+    episodes_per_collect: int = typer.Option(None, help="[50]"),
+    minibatch_episodes: int = typer.Option(None, help="Episodes per Adam step [10]."),
+    test_episodes: int = typer.Option(None, help="Held-out N+k test episodes [100]."),
+    in_dist_episodes: int = typer.Option(None, help="In-distribution (1..N) test episodes [20]."),
+    entropy_coef: float = typer.Option(None, help="[from --variant]"),
+    value_coef: float = typer.Option(None, help="[0.1]"),
+    gae_lambda: float = typer.Option(None, help="[0.95]"),
+    ppo_epochs: int = typer.Option(None, help="[4]"),
+    ppo_clip: float = typer.Option(None, help="[0.2]"),
+    eval_every: int = typer.Option(None, help="Test every k iterations [1]."),
+    out_dir: Path = typer.Option(None, help="Run folder: log.jsonl, checkpoint.pt, final/ [runs/rl]."),
+    threads: int = typer.Option(None, help="torch CPU threads (0: default)."),
+    tensorboard: bool = typer.Option(None, "--tensorboard/--no-tensorboard", help="Also write TensorBoard scalars."),
+    resume: bool = typer.Option(True, help="Continue from out_dir/checkpoint.pt when present."),
+    until: int = typer.Option(0, help="Stop after this iteration's checkpoint (0: run to the end)."),
+) -> None:
+    """RL fine-tuning (A2C/PPO) with no, standard or prioritized KL; one JSON line per update."""
+    from .trainer import train
+
+    flags = {k: v for k, v in locals().items() if k not in ("config", "resume", "until", "train")}
+    flags = {k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items() if v is not None}
+    try:
+        cfg = RLConfig.from_file(config, **flags) if config else RLConfig(**flags)
+        cfg.resolved()
+        final = train(cfg, resume=resume, until=until or None,
+                      on_record=lambda r: typer.echo(json.dumps({k: round(v, 5) if isinstance(v, float) else v
+                                                                 for k, v in r.items()})))
+    except (ValueError, FileNotFoundError) as e:
+        typer.secho(f"error: {e}", err=True, fg="red")
+        raise typer.Exit(2) from e
+    typer.echo(f"{'checkpoint' if until else 'final model'}: {final}")

@@ -1,0 +1,271 @@
+"""The RL loop: collect → reference pass → GAE → A2C/PPO updates → test, with JSONL logs and exact resume.
+
+One iteration (the official "epoch", spec §5.3/§6.3): sample ``episodes_per_collect`` fresh N+k
+problems and episodes at the policy temperature (KV cache), one no-grad forward of the
+policy (values, old log-probs) and of the frozen reference (log-probs at the policy
+temperature, certainty at the certainty temperature → weight w) per trajectory, GAE, then
+Adam steps on minibatches of whole episodes, each from one forward over the trajectories.
+The randomness of iteration i comes only from ``(seed, i)``, so a run resumed from its
+checkpoint continues exactly as the uninterrupted run (on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..arithmetic import eval_set, sample_rl
+from ..evaluate import accuracy
+from ..kl import certainty, kl_estimate, masked_mean, prioritized_weight
+from ..model import load_model, max_digits_of, save_model
+from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, trajectory_logits
+from .a2c import a2c_loss
+from .advantage import gae
+from .config import RLConfig
+from .diagnostics import critical_step_mask, critical_token_probs, quantiles
+from .losses import entropy_of, weighted_kl
+from .policy import ActorCritic
+from .ppo import ppo_loss
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def _columns(attention_mask: torch.Tensor) -> tuple[int, int]:
+    used = (attention_mask.sum(0) > 0).nonzero().squeeze(-1)
+    return int(used[0]), int(used[-1]) + 1
+
+
+class Trainer:
+    """Holds the policy (actor-critic), the frozen reference, the optimizer and the run folder.
+
+    >>> t = Trainer(RLConfig(model="tiny-n3", episodes=100, lr=3e-4))  # doctest: +SKIP
+    >>> t.run()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: RLConfig, lm=None, tokenizer=None) -> None:
+        self.config = config = config.resolved()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if lm is None:
+            lm, tokenizer = load_model(config.model)
+        self.tokenizer = tokenizer
+        self.n = max_digits_of(lm)
+        self.k = config.train_digits - self.n
+        if self.k < 1:
+            raise ValueError(f"train_digits must exceed the model's pre-training length N={self.n}, "
+                             f"got {config.train_digits}")
+        self.reference = copy.deepcopy(lm).eval().requires_grad_(False)
+        torch.manual_seed(config.seed)  # value-head initialisation
+        self.policy = ActorCritic(lm.train(), config.value_hidden)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.iteration = 0
+        self.out = Path(config.out_dir)
+        rng = np.random.default_rng([config.seed, 7])
+        self.test_problems = [sample_rl(self.n, self.k, rng) for _ in range(config.test_episodes)]
+        self.in_dist_problems = eval_set(self.n, "varying", size=max(config.in_dist_episodes, 1),
+                                         seed=config.seed + 1)[: config.in_dist_episodes]
+        self._tb = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "iteration": self.iteration, "config": asdict(self.config)}
+
+    def save_checkpoint(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / CHECKPOINT
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        tmp.replace(path)
+        return path
+
+    def load_checkpoint(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not path.is_file():
+            return False
+        state = torch.load(path, weights_only=False)
+        if state["config"] != asdict(self.config):
+            diff = sorted(k for k, v in state["config"].items() if asdict(self.config).get(k) != v)
+            raise ValueError(f"checkpoint {path} was written with a different config (fields {diff}); "
+                             "use another out_dir or the same settings")
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration = int(state["iteration"])
+        return True
+
+    # ------------------------------------------------------------------ one iteration
+    @torch.no_grad()
+    def prepare(self, ro: Rollout) -> dict[str, torch.Tensor]:
+        """Reference and old-policy quantities for every step (one forward each), KL reward, GAE."""
+        c = self.config
+        mask = ro.action_mask
+        ref_logits = trajectory_logits(self.reference, ro.ids, ro.attention_mask)
+        ref_logp = token_logprobs(ref_logits, ro.ids, c.policy_temperature) * mask
+        if c.kl == "prioritized":
+            cert = certainty(step_logits(ref_logits), c.certainty, c.certainty_temperature)
+            weight = prioritized_weight(cert, c.beta, c.weight_slope, c.weight_intercept) * mask
+        else:
+            weight = mask.float()
+        del ref_logits
+        self.policy.eval()
+        logits, values = self.policy(ro.ids, ro.attention_mask)
+        old_logp = token_logprobs(logits, ro.ids, c.policy_temperature) * mask
+        values = values[:, :-1] * mask
+        rewards = ro.rewards.clone()
+        kl_tok = kl_estimate(old_logp, ref_logp, c.kl_estimator, mask)
+        if c.kl != "none" and c.kl_placement == "reward":
+            rewards = rewards - c.alpha * weight * kl_tok
+        adv, ret = gae(rewards, values, mask, c.gamma, c.gae_lambda)
+        if c.normalize_advantages:
+            mean = masked_mean(adv, mask)
+            std = masked_mean((adv - mean) ** 2, mask).sqrt()
+            adv = (adv - mean) / (std + 1e-8) * mask
+        return {"ref_logp": ref_logp, "weight": weight, "old_logp": old_logp, "adv": adv, "ret": ret,
+                "kl_tok": kl_tok}
+
+    def update(self, ro: Rollout, prep: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Adam steps over shuffled minibatches of episodes (A2C: one pass; PPO: ``ppo_epochs``)."""
+        c = self.config
+        self.policy.train()
+        rng = np.random.default_rng([c.seed, 2, self.iteration])
+        epochs = c.ppo_epochs if c.algo == "ppo" else 1
+        use_kl = c.kl != "none" and c.kl_placement == "loss" and c.alpha > 0
+        logs: list[dict[str, float]] = []
+        n = len(ro.problems)
+        for _ in range(epochs):
+            perm = rng.permutation(n)
+            for s in range(0, n, c.minibatch_episodes):
+                idx = torch.as_tensor(perm[s : s + c.minibatch_episodes])
+                a, b = _columns(ro.attention_mask[idx])
+                ids, attn = ro.ids[idx, a:b], ro.attention_mask[idx, a:b]
+                sl = (idx[:, None], torch.arange(a, b - 1)[None, :])
+                mask = ro.action_mask[sl]
+                logits, values = self.policy(ids, attn)
+                logp = token_logprobs(logits, ids, c.policy_temperature)
+                ent = entropy_of(step_logits(logits), c.policy_temperature)
+                kl = (weighted_kl(logp, prep["ref_logp"][sl], prep["weight"][sl], mask, c.kl_estimator)
+                      if use_kl else torch.zeros(()))
+                common = dict(advantages=prep["adv"][sl], values=values[:, :-1], returns=prep["ret"][sl],
+                              entropy=ent, kl=kl, mask=mask, value_coef=c.value_coef,
+                              entropy_coef=c.entropy_coef, alpha=c.alpha if use_kl else 0.0)
+                if c.algo == "a2c":
+                    terms = a2c_loss(logp, **common)
+                else:
+                    terms = ppo_loss(logp, prep["old_logp"][sl], clip=c.ppo_clip, **common)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms.total.backward()
+                if c.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm)
+                self.optimizer.step()
+                logs.append(terms.as_floats())
+        return {k: float(np.mean([x[k] for x in logs])) for k in logs[0]} | {"adam_steps": len(logs)}
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out N+k accuracy (sampled at T_pol, and greedy), in-distribution accuracy, p(critical)."""
+        c = self.config
+        lm = self.policy.lm.eval()
+        out: dict[str, float] = {}
+        with torch.no_grad():
+            out["heldout_acc_sampled"] = float(accuracy(lm, self.test_problems, c.policy_temperature,
+                                                        seed=c.seed * 100_003 + self.iteration).mean())
+            if c.eval_greedy:
+                out["heldout_acc_greedy"] = float(accuracy(lm, self.test_problems, 0.0).mean())
+            if self.in_dist_problems:
+                out["in_dist_acc_sampled"] = float(accuracy(lm, self.in_dist_problems, c.policy_temperature,
+                                                            seed=c.seed * 100_003 + self.iteration).mean())
+            out.update(critical_token_probs(lm, self.test_problems[:20], self.n, c.policy_temperature))
+        return out
+
+    def step(self) -> dict[str, float]:
+        """One collect + update; returns its log record (without the test)."""
+        c = self.config
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([c.seed, 1, self.iteration])
+        problems = [sample_rl(self.n, self.k, rng) for _ in range(c.episodes_per_collect)]
+        gen = torch.Generator().manual_seed(c.seed * 1_000_003 + self.iteration)
+        self.policy.lm.eval()
+        ro = sample_episodes(self.policy.lm, problems, c.policy_temperature, gen, c.reward_correct,
+                             c.reward_wrong)
+        t1 = time.perf_counter()
+        prep = self.prepare(ro)
+        t2 = time.perf_counter()
+        upd = self.update(ro, prep)
+        t3 = time.perf_counter()
+        mask = ro.action_mask
+        crit = critical_step_mask(ro, self.n) & mask
+        other = mask & ~crit
+        tokens = int(mask.sum())
+        rec = {
+            "train_reward": float(ro.rewards.sum(-1).mean()),
+            "train_acc": float(ro.correct.float().mean()),
+            "kl": float(masked_mean(prep["kl_tok"], mask)),
+            "kl_weighted": float(masked_mean(prep["weight"] * prep["kl_tok"], mask)),
+            "entropy": upd["loss_entropy"],
+            "episode_tokens_mean": tokens / len(problems),
+            **upd,
+            **quantiles(prep["weight"][crit], "w_critical"),
+            **quantiles(prep["weight"][other], "w_other"),
+            "time_rollout_s": t1 - t0, "time_reference_s": t2 - t1, "time_update_s": t3 - t2,
+            "episodes_per_s": len(problems) / (t3 - t0), "tokens_per_s": tokens / (t3 - t0),
+        }
+        self.iteration += 1
+        return rec
+
+    # ------------------------------------------------------------------ the run
+    def _log(self, rec: dict) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self.config.tensorboard:
+            if self._tb is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out / "tb"))
+            for k, v in rec.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self._tb.add_scalar(k, v, rec["episodes"])
+
+    def run(self, resume: bool = True, until: int | None = None, on_record=None) -> Path:
+        """Train for ``ceil(episodes / episodes_per_collect)`` iterations; returns the final model folder.
+
+        ``until``: stop after that iteration's checkpoint, as an interruption would.
+        """
+        c = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(c.to_json() + "\n")
+        resumed = resume and self.load_checkpoint()
+        if not resumed:
+            (self.out / "log.jsonl").unlink(missing_ok=True)
+            rec = {"iteration": 0, "episodes": 0, **self.evaluate()}
+            self._log(rec)
+            if on_record:
+                on_record(rec)
+        total = math.ceil(c.episodes / c.episodes_per_collect)
+        start_time = time.perf_counter()
+        while self.iteration < total:
+            rec = self.step()
+            rec = {"iteration": self.iteration, "episodes": self.iteration * c.episodes_per_collect, **rec}
+            if self.iteration % c.eval_every == 0 or self.iteration == total:
+                rec.update(self.evaluate())
+            rec["wall_s"] = time.perf_counter() - start_time
+            self._log(rec)
+            if on_record:
+                on_record(rec)
+            if self.iteration % c.checkpoint_every == 0 or self.iteration == total:
+                self.save_checkpoint()
+            if until is not None and self.iteration >= until:
+                return self.out / CHECKPOINT
+        return save_model(self.policy.lm.eval(), self.tokenizer, self.out / "final",
+                          training_config=asdict(c))
+
+
+def train(config: RLConfig, resume: bool = True, until: int | None = None, on_record=None) -> Path:
+    """Run RL fine-tuning (see :class:`Trainer`); returns the final model folder."""
+    return Trainer(config).run(resume=resume, until=until, on_record=on_record)

@@ -1,0 +1,223 @@
+"""Episodes for RL: batched KV-cached sampling, terminal rewards, one-forward log-probs (spec §5.1, §10).
+
+An episode is ``prompt + continuation``; every generated token is one action (spec §5.1).
+A batch of episodes is stored as one (B, L) id tensor: prompts left-padded with ``'%'``
+to a common width ``P``, continuations right-padded after them. Per-step tensors have
+shape (B, L-1): step ``t`` is the prediction of ``ids[:, t+1]`` from the prefix ``ids[:, :t+1]``,
+so the logits of a whole trajectory come from **one** forward pass (spec §10):
+
+    log π(a_t | s_t) = log_softmax(z(ids)[:, t] / T)[ids[:, t+1]].
+
+>>> model, _ = load_pretrained("tiny-n3")  # doctest: +SKIP
+>>> ro = sample_episodes(model, [Problem(1234, 5)], temperature=2.0, generator=torch.Generator())  # doctest: +SKIP
+>>> ro.rewards.sum().item() in (1.0, -1.0)  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .arithmetic import Problem, is_correct
+from .generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, ContextTooLongError, continuation_budget
+from .tokenizer import decode, encode
+
+
+@dataclass
+class Rollout:
+    """A batch of finished episodes.
+
+    ``ids``/``attention_mask``: (B, L); ``action_mask``, ``logprobs`` (sampling policy at its
+    temperature), ``rewards``: (B, L-1), aligned so that step t predicts ``ids[:, t+1]``.
+    """
+
+    problems: list[Problem]
+    ids: torch.Tensor
+    attention_mask: torch.Tensor
+    action_mask: torch.Tensor
+    logprobs: torch.Tensor
+    rewards: torch.Tensor
+    correct: torch.Tensor
+    texts: list[str]
+    prompt_width: int
+    temperature: float
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Actions (generated tokens) per episode."""
+        return self.action_mask.sum(-1)
+
+    def select(self, index: torch.Tensor | Sequence[int]) -> Rollout:
+        """The sub-batch of episodes ``index`` (trimmed to its longest episode)."""
+        idx = torch.as_tensor(index, dtype=torch.long)
+        if idx.numel() == 0:
+            raise ValueError("index must select at least one episode")
+        used = (self.attention_mask[idx].sum(0) > 0).nonzero().squeeze(-1)
+        start, last = int(used[0]), int(used[-1]) + 1
+        return Rollout(
+            problems=[self.problems[i] for i in idx.tolist()],
+            ids=self.ids[idx, start:last], attention_mask=self.attention_mask[idx, start:last],
+            action_mask=self.action_mask[idx, start : last - 1], logprobs=self.logprobs[idx, start : last - 1],
+            rewards=self.rewards[idx, start : last - 1], correct=self.correct[idx],
+            texts=[self.texts[i] for i in idx.tolist()], prompt_width=self.prompt_width - start,
+            temperature=self.temperature,
+        )
+
+
+def positions_of(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids counting real tokens only (left padding is invisible)."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def episode_limits(problems: Sequence[Problem], prompts: Sequence[Sequence[int]], n_ctx: int) -> list[int]:
+    """Per-episode action budget: all-9s continuation + 100 (official rule), capped by the context."""
+    limits = []
+    for i, (p, ids) in enumerate(zip(problems, prompts, strict=True)):
+        if len(ids) + len(p.target) > n_ctx:
+            raise ContextTooLongError(
+                f"problems[{i}] ({p.a}+{p.b}): prompt + scratchpad need {len(ids) + len(p.target)} "
+                f"tokens, more than the model's context of {n_ctx}"
+            )
+        limits.append(min(continuation_budget(p), n_ctx - len(ids)))
+    return limits
+
+
+@torch.no_grad()
+def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[int], temperature: float,
+                         generator: torch.Generator | None) -> tuple[list[list[int]], list[list[float]]]:
+    """KV-cached batched sampling from ``softmax(z / temperature)``; returns ids and their log-probs.
+
+    Stops a row on the spec §5.1 rules ('\\n' after ``</scratch>\\n``, pad token, budget);
+    finished rows leave the batch and the cache.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
+    b = len(prompts)
+    device = next(lm.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((b, width), PAD_ID, dtype=torch.long)
+    mask = torch.zeros((b, width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
+        mask[i, width - len(p):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    pos = positions_of(mask)
+    out = lm(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+    cache, logits = out.cache, out.logits[:, -1]
+    next_pos = pos[:, -1] + 1
+    rows = torch.arange(b, device=device)
+    limit = torch.tensor(list(limits), device=device)
+    tokens: list[list[int]] = [[] for _ in range(b)]
+    logps: list[list[float]] = [[] for _ in range(b)]
+    tail = torch.full((b, len(_CLOSE_IDS)), -1, dtype=torch.long, device=device)
+    closed = torch.zeros(b, dtype=torch.bool, device=device)
+    close_ids = _CLOSE_IDS.to(device)
+    steps = 0
+    while True:
+        logp_all = torch.log_softmax(logits.float() / temperature, dim=-1)
+        token = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
+        lp = logp_all.gather(-1, token[:, None]).squeeze(-1)
+        steps += 1
+        for r, t, v in zip(rows.tolist(), token.tolist(), lp.tolist(), strict=True):
+            tokens[r].append(t)
+            logps[r].append(v)
+        is_nl = token == NEWLINE_ID
+        done = (is_nl & closed) | (token == PAD_ID) | (steps >= limit)
+        closed = closed | (is_nl & (tail == close_ids).all(-1))
+        tail = torch.cat([tail[:, 1:], token[:, None]], dim=1)
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            rows, limit, tail, closed = rows[keep], limit[keep], tail[keep], closed[keep]
+            mask, next_pos, token = mask[keep], next_pos[keep], token[keep]
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = lm(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                 cache=cache, use_cache=True)
+        cache, logits = out.cache, out.logits[:, -1]
+        next_pos = next_pos + 1
+    return tokens, logps
+
+
+def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
+         logprobs: Sequence[Sequence[float]] | None = None, temperature: float = 1.0,
+         reward_correct: float = 1.0, reward_wrong: float = -1.0) -> Rollout:
+    """Build a :class:`Rollout` from problems and their generated token ids.
+
+    The reward (spec §5.2) is 0 on every step and, on the last action, ``reward_correct``
+    if the result line is exactly right, else ``reward_wrong`` (official training: +1/−1;
+    evaluation and the paper: 1/0).
+    """
+    if len(problems) != len(continuations) or len(problems) == 0:
+        raise ValueError("problems and continuations must be non-empty and of equal length")
+    prompts = [encode(p.prompt) for p in problems]
+    if any(len(c) == 0 for c in continuations):
+        raise ValueError("continuations: every episode needs at least one action")
+    p_w = max(len(p) for p in prompts)
+    g_w = max(len(c) for c in continuations)
+    b, length = len(problems), p_w + g_w
+    ids = torch.full((b, length), PAD_ID, dtype=torch.long)
+    attn = torch.zeros((b, length), dtype=torch.long)
+    amask = torch.zeros((b, length - 1), dtype=torch.bool)
+    lps = torch.zeros((b, length - 1))
+    rewards = torch.zeros((b, length - 1))
+    texts, correct = [], []
+    for i, (prob, pr, cont) in enumerate(zip(problems, prompts, continuations, strict=True)):
+        n = len(cont)
+        ids[i, p_w - len(pr): p_w] = torch.tensor(pr)
+        ids[i, p_w: p_w + n] = torch.tensor(list(cont))
+        attn[i, p_w - len(pr): p_w + n] = 1
+        amask[i, p_w - 1: p_w - 1 + n] = True
+        if logprobs is not None:
+            lps[i, p_w - 1: p_w - 1 + n] = torch.tensor(list(logprobs[i]))
+        text = decode(list(cont))
+        ok = is_correct(text, prob.a, prob.b)
+        rewards[i, p_w - 2 + n] = reward_correct if ok else reward_wrong
+        texts.append(text)
+        correct.append(ok)
+    return Rollout(list(problems), ids, attn, amask, lps, rewards, torch.tensor(correct), texts, p_w,
+                   temperature)
+
+
+def sample_episodes(lm, problems: Sequence[Problem], temperature: float = 2.0,
+                    generator: torch.Generator | None = None, reward_correct: float = 1.0,
+                    reward_wrong: float = -1.0) -> Rollout:
+    """Sample one episode per problem (batched, KV cache) and score it.
+
+    >>> ro = sample_episodes(model, [Problem(57, 8)], 2.0, torch.Generator().manual_seed(0))  # doctest: +SKIP
+    """
+    if len(problems) == 0:
+        raise ValueError("problems must be non-empty")
+    prompts = [encode(p.prompt) for p in problems]
+    limits = episode_limits(problems, prompts, lm.config.n_positions)
+    tokens, logps = sample_continuations(lm, prompts, limits, temperature, generator)
+    return pack(problems, tokens, logps, temperature, reward_correct, reward_wrong)
+
+
+def step_logits(logits: torch.Tensor) -> torch.Tensor:
+    """(B, L, V) logits of a trajectory forward → the (B, L-1, V) logits of each step."""
+    return logits[:, :-1]
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """``log softmax(z_t / T)[ids_{t+1}]`` for every step t, from one (B, L, V) forward's logits."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logp = torch.log_softmax(step_logits(logits).float() / temperature, dim=-1)
+    return logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
+
+
+def trajectory_logits(lm, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Logits at every position of a batch of trajectories: one forward pass."""
+    return lm(input_ids=ids, attention_mask=attention_mask, position_ids=positions_of(attention_mask)).logits
+
+
+def sequence_logprobs(lm, rollout: Rollout, temperature: float | None = None) -> torch.Tensor:
+    """Per-step log-probs of the taken actions under ``lm`` (one forward; 0 off the action mask)."""
+    t = rollout.temperature if temperature is None else temperature
+    logits = trajectory_logits(lm, rollout.ids, rollout.attention_mask)
+    return token_logprobs(logits, rollout.ids, t) * rollout.action_mask

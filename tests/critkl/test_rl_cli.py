@@ -1,0 +1,33 @@
+"""``critkl rl`` end to end on a tiny random model, and its argument errors."""
+
+import json
+
+from typer.testing import CliRunner
+
+from critkl.cli import app
+from critkl.model import build_model, save_model
+from critkl.tokenizer import CharTokenizer
+
+
+def test_rl_command_runs_and_logs(tmp_path):
+    save_model(build_model("tiny", 1, seed=0), CharTokenizer(), tmp_path / "m")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"test_episodes": 2, "in_dist_episodes": 1, "eval_greedy": False}))
+    res = CliRunner().invoke(app, ["rl", "--model", str(tmp_path / "m"), "--train-digits", "2", "--kl", "standard",
+                                   "--alpha", "1", "--algo", "ppo", "--episodes", "2", "--episodes-per-collect", "2",
+                                   "--seed", "1", "--lr", "1e-4", "--config", str(cfg),
+                                   "--out-dir", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in recs] == [0, 1]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["algo"] == "ppo" and saved["test_episodes"] == 2 and saved["certainty"] == "max_prob"
+
+
+def test_rl_command_errors_name_the_option(tmp_path):
+    res = CliRunner().invoke(app, ["rl", "--kl", "sometimes"])
+    assert res.exit_code == 2 and "kl must be one of" in res.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"learning_rate": 1}))
+    res = CliRunner().invoke(app, ["rl", "--config", str(bad)])
+    assert res.exit_code == 2 and "learning_rate" in res.output
