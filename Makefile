@@ -27,6 +27,7 @@ demo-critkl: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/htc_metrics.py
+	$(BIN)/python benchmarks/critkl_generation.py
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks
