@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 
-def main(out_dir: str = "outputs/critkl-demo", size: int = 100, certainty_samples: int = 30) -> None:
+def main(out_dir: str = "outputs/critkl-demo", size: int = 40, certainty_samples: int = 20) -> None:
     from . import Problem, generate, is_correct, load_pretrained
     from .arithmetic import eval_set
     from .critical import analyse, delta_j_table, heatmap_html, heatmap_png, per_name_certainty
@@ -43,7 +43,7 @@ def main(out_dir: str = "outputs/critkl-demo", size: int = 100, certainty_sample
     console.print(f"-> exact match: {is_correct(text, problem.a, problem.b)}")
 
     console.rule(f"2. length generalization (greedy, {size} problems per cell, 95% bootstrap)")
-    cells = length_table(model, n, size=size, temperatures=(0.0,))
+    cells = length_table(model, n, size=size, temperatures=(0.0,), extra_lengths=2)
     header, rows = table_rows(cells, n)
     table = Table()
     for h in header:
