@@ -170,7 +170,10 @@ def random_number(digits: int, rng: np.random.Generator) -> int:
     digits = _check_digits("digits", digits)
     if digits == 1:
         return int(rng.integers(0, 10))
-    return int(rng.integers(10 ** (digits - 1), 10**digits))
+    if digits <= 18:  # within int64
+        return int(rng.integers(10 ** (digits - 1), 10**digits))
+    head = int(rng.integers(1, 10))
+    return int(str(head) + "".join(str(int(d)) for d in rng.integers(0, 10, size=digits - 1)))
 
 
 def _ordered(x: int, y: int, rng: np.random.Generator) -> Problem:
