@@ -45,11 +45,14 @@ def generate_ids(
     max_new_tokens: int | Sequence[int],
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
-) -> list[list[int]]:
+    return_logprobs: bool = False,
+):
     """Generate continuations (token ids, stop token included) for a batch of prompts.
 
     ``temperature=0`` is greedy; otherwise sample from ``softmax(logits / temperature)``.
-    ``max_new_tokens`` may be one int or one per prompt.
+    ``max_new_tokens`` may be one int or one per prompt. With ``return_logprobs=True`` it returns
+    ``(ids, logprobs)``: each chosen token's log-probability under ``softmax(logits / T)``
+    (``T = 1`` when greedy), as the RL rollout needs.
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -82,6 +85,8 @@ def generate_ids(
     rows = torch.arange(b, device=device)  # original index of each live row
     limit = torch.tensor(limits, device=device)
     generated: list[list[int]] = [[] for _ in range(b)]
+    logprobs: list[list[float]] = [[] for _ in range(b)]
+    scale = temperature if temperature > 0 else 1.0
     tail = torch.full((b, len(_CLOSE_IDS)), -1, dtype=torch.long, device=device)
     closed = torch.zeros(b, dtype=torch.bool, device=device)
     close_ids = _CLOSE_IDS.to(device)
@@ -91,6 +96,10 @@ def generate_ids(
         steps += 1
         for r, t in zip(rows.tolist(), token.tolist(), strict=True):
             generated[r].append(t)
+        if return_logprobs:
+            lp = torch.log_softmax(logits.float() / scale, dim=-1).gather(-1, token[:, None])
+            for r, v in zip(rows.tolist(), lp.squeeze(-1).tolist(), strict=True):
+                logprobs[r].append(v)
         is_nl = token == NEWLINE_ID
         done = (is_nl & closed) | (token == PAD_ID) | (steps >= limit)
         closed = closed | (is_nl & (tail == close_ids).all(-1))
@@ -112,7 +121,7 @@ def generate_ids(
         )
         past, logits = out.cache, out.logits[:, -1]
         next_pos = next_pos + 1
-    return generated
+    return (generated, logprobs) if return_logprobs else generated
 
 
 def generate(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from .arithmetic import Problem, is_correct
-from .generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, ContextTooLongError, continuation_budget
+from .generation import PAD_ID, ContextTooLongError, continuation_budget, generate_ids
 from .tokenizer import decode, encode
 
 
@@ -85,62 +85,19 @@ def episode_limits(problems: Sequence[Problem], prompts: Sequence[Sequence[int]]
     return limits
 
 
-@torch.no_grad()
 def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[int], temperature: float,
                          generator: torch.Generator | None) -> tuple[list[list[int]], list[list[float]]]:
     """KV-cached batched sampling from ``softmax(z / temperature)``; returns ids and their log-probs.
 
     Stops a row on the spec §5.1 rules ('\\n' after ``</scratch>\\n``, pad token, budget);
-    finished rows leave the batch and the cache.
+    finished rows leave the batch and the cache (the loop of :func:`generation.generate_ids`).
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
-    b = len(prompts)
-    device = next(lm.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((b, width), PAD_ID, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
-        mask[i, width - len(p):] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    pos = positions_of(mask)
-    out = lm(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
-    cache, logits = out.cache, out.logits[:, -1]
-    next_pos = pos[:, -1] + 1
-    rows = torch.arange(b, device=device)
-    limit = torch.tensor(list(limits), device=device)
-    tokens: list[list[int]] = [[] for _ in range(b)]
-    logps: list[list[float]] = [[] for _ in range(b)]
-    tail = torch.full((b, len(_CLOSE_IDS)), -1, dtype=torch.long, device=device)
-    closed = torch.zeros(b, dtype=torch.bool, device=device)
-    close_ids = _CLOSE_IDS.to(device)
-    steps = 0
-    while True:
-        logp_all = torch.log_softmax(logits.float() / temperature, dim=-1)
-        token = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
-        lp = logp_all.gather(-1, token[:, None]).squeeze(-1)
-        steps += 1
-        for r, t, v in zip(rows.tolist(), token.tolist(), lp.tolist(), strict=True):
-            tokens[r].append(t)
-            logps[r].append(v)
-        is_nl = token == NEWLINE_ID
-        done = (is_nl & closed) | (token == PAD_ID) | (steps >= limit)
-        closed = closed | (is_nl & (tail == close_ids).all(-1))
-        tail = torch.cat([tail[:, 1:], token[:, None]], dim=1)
-        if bool(done.all()):
-            break
-        if bool(done.any()):
-            keep = (~done).nonzero().squeeze(-1)
-            cache.batch_select_indices(keep)
-            rows, limit, tail, closed = rows[keep], limit[keep], tail[keep], closed[keep]
-            mask, next_pos, token = mask[keep], next_pos[keep], token[keep]
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = lm(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                 cache=cache, use_cache=True)
-        cache, logits = out.cache, out.logits[:, -1]
-        next_pos = next_pos + 1
-    return tokens, logps
+    if len(prompts) == 0:
+        return [], []
+    return generate_ids(lm, prompts, list(limits), temperature=temperature, generator=generator,
+                        return_logprobs=True)
 
 
 def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
