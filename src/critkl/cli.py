@@ -41,6 +41,9 @@ def pretrain(
     export: Path = typer.Option(None, help="Also copy the final model to this folder."),
     init_from: str = typer.Option(None, help="Start from this model's weights (new optimizer and schedule)."),
     until: int = typer.Option(0, help="Stop after this step's checkpoint, as an interruption would (0: run to --steps)."),
+    position_jitter: bool = typer.Option(
+        False, help="Shift each row's position ids by a random offset so every position embedding is trained."
+    ),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
     from .model import load_model, save_model
@@ -52,6 +55,7 @@ def pretrain(
         lr=lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, weight_decay=weight_decay,
         dropout=dropout, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
         log_every=log_every, device=device, threads=threads or None, init_from=init_from,
+        position_jitter=position_jitter,
     )
     try:
         final = run(config, resume=resume, until=until or None)

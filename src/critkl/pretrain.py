@@ -58,6 +58,7 @@ class PretrainConfig:
     device: str = "auto"
     threads: int | None = None
     init_from: str | None = None  # start from this model folder's weights (a new run, fresh optimizer)
+    position_jitter: bool = False  # shift each row's position ids by a random offset (all positions get trained)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -93,6 +94,24 @@ def make_batch(max_digits: int, batch_size: int, seed: int, step: int) -> tuple[
         ids[i, : len(r)] = torch.tensor(r)
         labels[i, : len(lr)] = torch.tensor(lr)
     return ids, labels
+
+
+def position_offsets(batch_size: int, width: int, n_positions: int, seed: int, step: int) -> torch.Tensor:
+    """Random position ids for a batch: row ``r`` uses ``offset_r + arange(width)``, offset uniform in
+    ``[0, n_positions - width]`` (randomized positional encodings, Ruoss et al. 2023).
+
+    Pre-training on N digits only ever trains the first ~``len(episode(N))`` learned position
+    embeddings; an N+1-digit episode then reaches positions the model never saw. Shifting each
+    row by a random offset trains them all and pushes the model towards content/relative
+    addressing. The offsets come from their own generator so the data stream is unchanged.
+
+    >>> position_offsets(2, 5, 8, seed=0, step=0).shape
+    torch.Size([2, 5])
+    """
+    rng = np.random.default_rng([seed, step, 7])
+    high = max(0, n_positions - width)
+    offsets = torch.as_tensor(rng.integers(0, high + 1, size=batch_size), dtype=torch.long)
+    return offsets[:, None] + torch.arange(width)[None, :]
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -232,8 +251,13 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
         for step in range(start, stop):
             ids, labels = make_batch(config.max_digits, config.batch_size, config.seed, step)
             ids, labels = ids.to(device), labels.to(device)
+            positions = None
+            if config.position_jitter:
+                positions = position_offsets(
+                    ids.shape[0], ids.shape[1], model.config.n_positions, config.seed, step
+                ).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model(input_ids=ids, labels=labels).loss
+                loss = model(input_ids=ids, labels=labels, position_ids=positions).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

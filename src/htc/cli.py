@@ -221,16 +221,20 @@ def reproduce(
     out: Path = typer.Option(Path("runs/htc-reproduce"), help="report folder"),
     data_dir: Path = typer.Option(None, help="data folder (default: $HTC_DATA_DIR, ../shared/data)"),
     model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
+    jobs: int = typer.Option(0, help="parallel runs (0: one per CPU core; finetune: 1)"),
 ) -> None:
     """The paper's comparison on HWV: every loss × decoder × metric over seeds, with a report."""
     from htc.reproduce import ReproduceConfig, run
 
     if seeds < 1:
         raise ValueError("--seeds must be >= 1")
+    if jobs < 0:
+        raise ValueError("--jobs must be >= 0")
     if encoder not in ("tfidf", "frozen", "finetune"):
         raise ValueError(f"--encoder must be tfidf, frozen or finetune, got {encoder!r}")
     run(ReproduceConfig(encoder=encoder, seeds=seeds, epochs=epochs, out=str(out),
-                        data_dir=None if data_dir is None else str(data_dir), model=model),
+                        data_dir=None if data_dir is None else str(data_dir), model=model,
+                        jobs=jobs),
         console)
 
 

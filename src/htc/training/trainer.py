@@ -105,7 +105,7 @@ class Trainer:
         np.random.seed(seed)  # noqa: NPY002 (global state that libraries use)
         torch.manual_seed(seed)
 
-    def _build(self, train: Corpus | None) -> None:
+    def _build(self, train: Corpus | None, fit_encoder: bool = True) -> None:
         cfg = self.config
         if cfg.loss == "conditional_softmax_la" and train is None:
             # a loaded model only needs marginals, which ignore the logit adjustment
@@ -115,7 +115,9 @@ class Trainer:
                                      y_train=None if train is None else train.y, tau=cfg.tau,
                                      champ_beta=cfg.champ_beta)
         encoder = None
-        if cfg.encoder == "tfidf":
+        if not fit_encoder:
+            in_dim = None  # taken from the precomputed features
+        elif cfg.encoder == "tfidf":
             if self.features is None:
                 self.features = TfidfEncoder(max_features=cfg.tfidf_max_features,
                                              svd_dim=cfg.tfidf_svd, seed=cfg.seed).fit(train.texts)
@@ -164,20 +166,31 @@ class Trainer:
                 (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(p)
             groups += [{"params": decay, "lr": cfg.lr_encoder, "weight_decay": cfg.weight_decay},
                        {"params": no_decay, "lr": cfg.lr_encoder, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+        # the fused kernel is one call per step instead of a Python loop over parameters
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8, fused=fused)
 
     # ------------------------------------------------------------------ training
     def fit(self, train: Corpus, dev: Corpus, *, resume: bool = False,
-            stop_after_steps: int | None = None) -> dict:
+            stop_after_steps: int | None = None, inputs: tuple | None = None) -> dict:
         """Train with early stopping on dev micro-hF1; keeps the best weights.
 
         ``resume=True`` continues from ``out_dir/checkpoint.pt`` exactly where it stopped.
         ``stop_after_steps`` ends the run abruptly after that many optimiser steps, without a
-        final save, as if it were killed (used to test resumption).
+        final save, as if it were killed (used to test resumption). ``inputs=(x_train, x_dev)``
+        gives precomputed encoder features (``tfidf``/``frozen`` only), e.g. shared by many runs;
+        the model then cannot be saved with its encoder, only used to predict from features.
         """
         cfg = self.config
         if len(train) == 0 or len(dev) == 0:
             raise ValueError("train and dev sets must not be empty")
+        if inputs is not None:
+            if cfg.encoder == "finetune":
+                raise ValueError("inputs= (precomputed features) needs encoder tfidf or frozen, "
+                                 "not finetune")
+            if len(inputs) != 2 or inputs[0].shape[0] != len(train) or inputs[1].shape[0] != len(dev):
+                raise ValueError("inputs must be (x_train, x_dev) with one row per train and dev "
+                                 "document")
         t0 = time.perf_counter()
         acc = self._accelerator()
         self._acc = None
@@ -185,8 +198,9 @@ class Trainer:
             self.device = acc.device
         main = acc is None or acc.is_main_process
         self._seed()
-        self._build(train)
-        x_train, x_dev = self._inputs(train.texts), self._inputs(dev.texts)
+        self._build(train, fit_encoder=inputs is None)
+        x_train, x_dev = inputs if inputs is not None else (self._inputs(train.texts),
+                                                            self._inputs(dev.texts))
         if self._in_dim is None:
             self._in_dim = x_train.shape[1]
         self._make_model(self._in_dim)
