@@ -21,6 +21,7 @@ demo: demo-htc demo-critkl
 
 demo-htc: $(STAMP)
 	$(BIN)/python -m htc.demo
+	$(BIN)/htc reproduce --encoder frozen --seeds 3 --out runs/htc-reproduce
 
 demo-critkl: $(STAMP)
 	$(BIN)/python -m critkl.demo

@@ -182,6 +182,30 @@ def certainty(
     typer.echo(f"files: {out_dir}/delta_j.md, delta_j.json, heatmap.png, heatmap.html")
 
 
+@app.command()
+def reproduce(
+    experiment: str = typer.Argument(..., help="pretraining, certainty, prioritized-kl, beta-sweep or pretraining-levels."),
+    scale: str = typer.Option("cpu", help="cpu (tiny-n3 → 4 digits, minutes) or gpu (paper settings)."),
+    seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 5 for prioritized-kl)."),
+    out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),
+    jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core)."),
+    episodes: int = typer.Option(0, help="Override the scale's training episodes per run (0: keep)."),
+    model: str = typer.Option(None, help="Override the scale's start model (folder or tiny-n3)."),
+) -> None:
+    """Run one of the paper's experiments over seeds; write report.md, PNG plots and results.json."""
+    from rich.console import Console
+
+    from .study import reproduce as run
+
+    overrides = {k: v for k, v in {"episodes": episodes or None, "model": model}.items() if v is not None}
+    try:
+        path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
+                   overrides=overrides, console=Console())
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"report: {path}")
+
+
 from .rl.cli import rl as _rl  # noqa: E402  (the RL engine's command lives with it)
 
 app.command("rl")(_rl)

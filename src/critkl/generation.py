@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from .arithmetic import Problem
+from .fast_gpt2 import GPT2Decoder, supports
 from .tokenizer import PAD, decode, encode
 
 NEWLINE_ID = encode("\n")[0]
@@ -46,13 +47,16 @@ def generate_ids(
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
     return_logprobs: bool = False,
+    fast: bool = True,
 ):
     """Generate continuations (token ids, stop token included) for a batch of prompts.
 
     ``temperature=0`` is greedy; otherwise sample from ``softmax(logits / temperature)``.
     ``max_new_tokens`` may be one int or one per prompt. With ``return_logprobs=True`` it returns
     ``(ids, logprobs)``: each chosen token's log-probability under ``softmax(logits / T)``
-    (``T = 1`` when greedy), as the RL rollout needs.
+    (``T = 1`` when greedy), as the RL rollout needs. ``fast=True`` decodes eval-mode GPT-2
+    models with :class:`critkl.fast_gpt2.GPT2Decoder` (same logits, far less per-token overhead);
+    ``fast=False`` always goes through the transformers forward.
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -78,8 +82,12 @@ def generate_ids(
         mask[i, width - len(p) :] = 1
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    past, logits = out.cache, out.logits[:, -1]
+    lean = GPT2Decoder(model) if fast and supports(model) else None
+    if lean is not None:
+        past, logits = None, lean.prefill(ids, mask, positions, width + max(limits))
+    else:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        past, logits = out.cache, out.logits[:, -1]
     next_pos = positions[:, -1] + 1
 
     rows = torch.arange(b, device=device)  # original index of each live row
@@ -108,9 +116,16 @@ def generate_ids(
             break
         if bool(done.any()):
             keep = (~done).nonzero().squeeze(-1)
-            past.batch_select_indices(keep)
+            if lean is not None:
+                lean.keep(keep)
+            else:
+                past.batch_select_indices(keep)
             rows, limit, tail, closed = rows[keep], limit[keep], tail[keep], closed[keep]
             mask, next_pos, token = mask[keep], next_pos[keep], token[keep]
+        if lean is not None:
+            logits = lean.step(token, next_pos)
+            next_pos = next_pos + 1
+            continue
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = model(
             input_ids=token[:, None],

@@ -173,13 +173,16 @@ class Trainer:
         lm = self.policy.lm.eval()
         out: dict[str, float] = {}
         with torch.no_grad():
-            out["heldout_acc_sampled"] = float(accuracy(lm, self.test_problems, c.policy_temperature,
-                                                        seed=c.seed * 100_003 + self.iteration).mean())
+            # held-out and in-distribution problems share one sampled generation pass
+            both = accuracy(lm, self.test_problems + self.in_dist_problems, c.policy_temperature,
+                            seed=c.seed * 100_003 + self.iteration, batch_size=256)
+            n_test = len(self.test_problems)
+            out["heldout_acc_sampled"] = float(both[:n_test].mean())
             if c.eval_greedy:
-                out["heldout_acc_greedy"] = float(accuracy(lm, self.test_problems, 0.0).mean())
+                out["heldout_acc_greedy"] = float(accuracy(lm, self.test_problems, 0.0,
+                                                           batch_size=256).mean())
             if self.in_dist_problems:
-                out["in_dist_acc_sampled"] = float(accuracy(lm, self.in_dist_problems, c.policy_temperature,
-                                                            seed=c.seed * 100_003 + self.iteration).mean())
+                out["in_dist_acc_sampled"] = float(both[n_test:].mean())
             out.update(critical_token_probs(lm, self.test_problems[:20], self.n, c.policy_temperature))
         return out
 

@@ -1,0 +1,70 @@
+"""The paper's experiments as data: which RL runs (arms × seeds) each one needs, at cpu or gpu scale.
+
+An *arm* is a named set of :class:`critkl.RLConfig` overrides (the KL mode, α, β, the start model);
+a *scale* gives the shared settings (start model, digits, learning rate, episodes, test size). The
+cpu scale starts from the shipped ``tiny-n3`` and RL-fine-tunes on 4 digits in minutes on 2 cores;
+the gpu scale is the paper's setting (Table 3) from a model pre-trained on N = 7.
+
+>>> [arm.name for arm in rl_arms("prioritized-kl", "cpu")]
+['prioritized', 'standard', 'no-kl']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+RL_EXPERIMENTS = ("prioritized-kl", "beta-sweep", "pretraining-levels")
+EXPERIMENTS = ("pretraining", "certainty", *RL_EXPERIMENTS)
+SCALES = ("cpu", "gpu")
+BETAS = (10, 50, 150, 500, 1000, 10000)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of an experiment: a name, a legend label and RLConfig overrides."""
+
+    name: str
+    label: str
+    overrides: dict = field(default_factory=dict)
+
+
+# Settings shared by every RL arm of a scale. cpu: tiny-n3 → 4 digits; lr, collect size and
+# episode count were chosen so that a run takes about 2–3 minutes on one core (docs/critkl-results.md).
+SCALE_SETTINGS: dict[str, dict] = {
+    "cpu": {"model": "tiny-n3", "train_digits": 4, "lr": 1e-4, "episodes": 240,
+            "episodes_per_collect": 32, "minibatch_episodes": 8, "test_episodes": 64,
+            "in_dist_episodes": 16, "eval_greedy": False, "policy_temperature": 1.0,
+            "variant": "paper"},
+    "gpu": {"model": "runs/small-n7/final", "train_digits": 8, "lr": 1e-6, "episodes": 400,
+            "episodes_per_collect": 50, "test_episodes": 100, "in_dist_episodes": 20,
+            "variant": "official"},
+}
+
+# Start models of the pretraining-levels experiment (RL on N+2 from each).
+LEVEL_MODELS: dict[str, tuple[tuple[int, str], ...]] = {
+    "cpu": ((3, "tiny-n3"),),
+    "gpu": ((7, "runs/pretrain-n7/final"), (9, "runs/pretrain-n9/final"),
+            (11, "runs/pretrain-n11/final"), (13, "runs/pretrain-n13/final")),
+}
+
+PRETRAIN_DIGITS = {"cpu": (3, 4, 5), "gpu": (7, 9, 11, 13)}
+
+
+def rl_arms(experiment: str, scale: str) -> list[Arm]:
+    """The arms of an RL experiment at a scale (each arm is run once per seed)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if experiment == "prioritized-kl":
+        return [Arm("prioritized", "prioritized KL (α=5, β=150)", {"kl": "prioritized", "alpha": 5.0,
+                                                                   "beta": 150.0}),
+                Arm("standard", "standard KL (α=5)", {"kl": "standard", "alpha": 5.0}),
+                Arm("no-kl", "no KL (α=0)", {"kl": "none", "alpha": 0.0})]
+    if experiment == "beta-sweep":
+        return [Arm(f"beta-{b}", f"prioritized β={b}", {"kl": "prioritized", "alpha": 5.0,
+                                                        "beta": float(b)}) for b in BETAS] + [
+            Arm("standard", "standard KL (α=5)", {"kl": "standard", "alpha": 5.0})]
+    if experiment == "pretraining-levels":
+        return [Arm(f"n{n}", f"pre-trained N={n} → RL on {n + 2}",
+                    {"model": model, "train_digits": n + 2, "kl": "prioritized", "alpha": 5.0,
+                     "beta": 150.0}) for n, model in LEVEL_MODELS[scale]]
+    raise ValueError(f"{experiment!r} is not an RL experiment; choose one of {RL_EXPERIMENTS}")

@@ -1,0 +1,70 @@
+"""Running the RL arms × seeds of an experiment, in parallel worker processes where cores allow.
+
+Every run writes its own folder ``out/runs/<arm>/seed<k>/`` (``log.jsonl``, ``checkpoint.pt``,
+``config.json``); rerunning the same command resumes unfinished runs and skips finished ones, so
+an interrupted study loses at most one collect per run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from ..rl.config import RLConfig
+from .experiments import Arm
+
+
+def run_dir(out: Path, arm: Arm, seed: int) -> Path:
+    return Path(out) / "runs" / arm.name / f"seed{seed}"
+
+
+def run_config(base: dict, arm: Arm, seed: int, out: Path, threads: int) -> RLConfig:
+    """The RLConfig of one (arm, seed): scale settings, then the arm's overrides."""
+    cfg = RLConfig(**{**base, **arm.overrides})
+    return replace(cfg, seed=seed, out_dir=str(run_dir(out, arm, seed)), threads=threads)
+
+
+def _is_finished(folder: Path) -> bool:
+    return (folder / "final" / "config.json").is_file()
+
+
+def _train_one(cfg: RLConfig) -> str:
+    from ..rl.trainer import train
+
+    return str(train(cfg, resume=True))
+
+
+def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
+            console=None) -> list[tuple[Arm, int, Path]]:
+    """Train every (arm, seed) not yet finished; returns ``(arm, seed, run folder)`` for all."""
+    cores = os.cpu_count() or 1
+    todo, runs = [], []
+    for arm in arms:
+        for seed in range(seeds):
+            folder = run_dir(out, arm, seed)
+            runs.append((arm, seed, folder))
+            if not _is_finished(folder):
+                todo.append((arm, seed))
+    jobs = max(1, min(jobs or cores, len(todo) or 1))
+    threads = max(1, cores // jobs)
+    configs = [run_config(base, arm, seed, out, threads) for arm, seed in todo]
+    for c in configs:
+        c.resolved()  # validate every config before starting anything
+    say = console.print if console is not None else (lambda *a, **k: None)
+    say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) on {jobs} process(es) × "
+        f"{threads} thread(s)")
+    if jobs == 1:
+        for cfg in configs:
+            _train_one(cfg)
+            say(f"done: {cfg.out_dir}")
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_one, cfg): cfg for cfg in configs}
+            for fut in as_completed(futures):
+                fut.result()
+                say(f"done: {futures[fut].out_dir}")
+    return runs

@@ -1,0 +1,81 @@
+"""critkl reproduce: experiment definitions, aggregation over seeds, and a tiny end-to-end study."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from critkl.study import EXPERIMENTS, reproduce, rl_arms
+from critkl.study.aggregate import curve, paired, read_log, t_half_width
+
+
+def test_arms_of_each_rl_experiment():
+    assert [a.name for a in rl_arms("prioritized-kl", "cpu")] == ["prioritized", "standard", "no-kl"]
+    betas = [a.overrides.get("beta") for a in rl_arms("beta-sweep", "gpu") if a.name != "standard"]
+    assert betas == [10.0, 50.0, 150.0, 500.0, 1000.0, 10000.0]
+    levels = rl_arms("pretraining-levels", "gpu")
+    assert [a.overrides["train_digits"] for a in levels] == [9, 11, 13, 15]
+    with pytest.raises(ValueError, match="not an RL experiment"):
+        rl_arms("certainty", "cpu")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        rl_arms("prioritized-kl", "tpu")
+
+
+def test_unknown_experiment_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        reproduce("fig9", out=tmp_path)
+    with pytest.raises(ValueError, match="seeds must be >= 1"):
+        reproduce("prioritized-kl", seeds=-1, out=tmp_path)
+    assert "prioritized-kl" in EXPERIMENTS
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.floats(0, 1), min_size=3, max_size=3), min_size=1, max_size=6))
+def test_curve_matches_a_direct_computation(values):
+    logs = [[{"episodes": 10 * i, "heldout_acc_sampled": v} for i, v in enumerate(seed_vals)]
+            for seed_vals in values]
+    c = curve(logs, "heldout_acc_sampled")
+    assert c["episodes"] == [0, 10, 20]
+    for i in range(3):
+        col = [seed_vals[i] for seed_vals in values]
+        assert math.isclose(c["mean"][i], float(np.mean(col)), abs_tol=1e-12)
+        assert math.isclose(c["half"][i], t_half_width(col), abs_tol=1e-12)
+        assert c["n"][i] == len(values)
+
+
+def test_paired_verdicts():
+    assert paired([0.5, 0.6, 0.7], [0.1, 0.2, 0.25])["verdict"] == "higher"
+    assert paired([0.1, 0.2, 0.25], [0.5, 0.6, 0.7])["verdict"] == "lower"
+    assert paired([0.5, 0.1, 0.3], [0.2, 0.4, 0.3])["verdict"] == "not significantly different"
+    assert paired([0.5], [0.1])["verdict"] == "one seed: no interval"
+
+
+def test_read_log_names_the_bad_line(tmp_path):
+    (tmp_path / "log.jsonl").write_text('{"episodes": 0, "heldout_acc_sampled": 0.5}\n{oops\n')
+    with pytest.raises(ValueError, match=r"log.jsonl:2: not JSON"):
+        read_log(tmp_path)
+    with pytest.raises(FileNotFoundError, match="run log missing"):
+        read_log(tmp_path / "nothing")
+
+
+TINY = {"episodes": 4, "episodes_per_collect": 2, "minibatch_episodes": 2, "test_episodes": 2,
+        "in_dist_episodes": 2}
+
+
+def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path):
+    md = reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
+    text = md.read_text()
+    assert "Prioritized beats standard KL" in text and "![accuracy](accuracy.png)" in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert set(res["logs"]) == {"prioritized", "standard", "no-kl"}
+    assert all(len(v) == 2 for v in res["logs"].values())
+    assert [r["episodes"] for r in res["logs"]["standard"][0]] == [0, 2, 4]
+    assert (tmp_path / "accuracy.png").stat().st_size > 0
+    assert res["claims"]["prioritized_vs_standard_end"]["n"] == 2
+    # a second call finds every run finished and only re-reads the logs
+    before = (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text()
+    reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
+    assert (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text() == before
