@@ -74,18 +74,25 @@ def main() -> None:
     ours = generate(model, problems, batch_size=args.batch_size)
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
+    hf = generate(model, problems, batch_size=args.batch_size, fast=False)
+    t_hf = time.perf_counter() - t0
+    t0 = time.perf_counter()
     ref = generate_recompute(model, problems, batch_size=args.batch_size)
     t_ref = time.perf_counter() - t0
 
     tokens = sum(len(t) for t in ours)
-    same = sum(a == b for a, b in zip(ours, ref, strict=True))
+    same = sum(a == b == c for a, b, c in zip(ours, hf, ref, strict=True))
     print(f"model {args.model}, {args.problems} problems of {args.digits} digits, batch {args.batch_size}, "
           f"greedy, torch threads {torch.get_num_threads()}")
     print(f"identical outputs: {same}/{len(ours)}; generated tokens: {tokens} (reference {sum(map(len, ref))})")
     print(f"{'method':<44}{'seconds':>10}{'tokens/s':>12}")
-    print(f"{'ours: batched, KV cache':<44}{t_ours:>10.2f}{tokens / t_ours:>12.0f}")
+    print(f"{'ours: batched, KV cache, lean GPT-2 step':<44}{t_ours:>10.2f}{tokens / t_ours:>12.0f}")
+    print(f"{'ours through the transformers forward':<44}{t_hf:>10.2f}{tokens / t_hf:>12.0f}")
     print(f"{'reference: recompute whole prefix per token':<44}{t_ref:>10.2f}{sum(map(len, ref)) / t_ref:>12.0f}")
-    print(f"speed-up (tokens/s ours / reference): {(tokens / t_ours) / (sum(map(len, ref)) / t_ref):.1f}x")
+    ref_tps = sum(map(len, ref)) / t_ref
+    print(f"speed-up (tokens/s ours / reference): {(tokens / t_ours) / ref_tps:.1f}x "
+          f"(through transformers: {(tokens / t_hf) / ref_tps:.1f}x; lean step vs transformers "
+          f"forward: {t_hf / t_ours:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def generate(
     batch_size: int = 64,
     seed: int = 0,
     max_new_tokens: int | None = None,
+    fast: bool = True,
 ) -> list[str]:
     """Continuations (text after the prompt) for a list of problems, in order.
 
@@ -178,7 +179,8 @@ def generate(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         outs = generate_ids(
-            model, [prompts[i] for i in idx], [limits[i] for i in idx], temperature, generator
+            model, [prompts[i] for i in idx], [limits[i] for i in idx], temperature, generator,
+            fast=fast,
         )
         for i, o in zip(idx, outs, strict=True):
             texts[i] = decode(o)

@@ -217,7 +217,7 @@ def predict(
 def reproduce(
     encoder: str = typer.Option("frozen", help="tfidf, frozen (MiniLM, cached) or finetune (GPU)"),
     seeds: int = typer.Option(3, help="number of seeds (0..K-1)"),
-    epochs: int = typer.Option(30, help="maximum epochs per run"),
+    epochs: int = typer.Option(20, help="maximum epochs per run (official configs: 20)"),
     out: Path = typer.Option(Path("runs/htc-reproduce"), help="report folder"),
     data_dir: Path = typer.Option(None, help="data folder (default: $HTC_DATA_DIR, ../shared/data)"),
     model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
