@@ -25,6 +25,15 @@ COMMON = dict(beta=ALPHA, num_generations=G, per_device_train_batch_size=G * P, 
               disable_dropout=True, bf16=False)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The models are tiny: one CPU thread is as fast and leaves the other core alone."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _trainer(cls, config_cls, tmp, **extra):
     _, tokenizer = load_policy(MODEL)  # tokenizer with '%' as EOS
     args = config_cls(output_dir=str(tmp), **COMMON, **extra)

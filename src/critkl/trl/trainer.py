@@ -180,10 +180,11 @@ class _ReferenceWithCertainty:
         hidden = captured.pop("hidden")[:, -(k + 1):-1]  # position t-1 predicts token t
         certainty = torch.zeros(hidden.shape[:2], dtype=torch.float32, device=hidden.device)
         errors = []
+        check = self.check and getattr(outputs, "log_probs", None) is not None
         for i in range(hidden.size(0)):  # one row at a time: one (k, |V|) float32 buffer at most
             z = self._logits(hidden[i])
             certainty[i] = reference_certainty(z, self.kind, self.certainty_temperature)
-            if self.check:
+            if check:
                 targets = labels[i, -k:]
                 valid = targets != -100
                 logp = torch.log_softmax(z[valid] / self.temperature, dim=-1)
