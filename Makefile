@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,encoders]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,encoders,trl]'
 	touch $(STAMP)
 
 venv: $(STAMP)
