@@ -32,8 +32,9 @@ class CHAMPLoss(HierarchicalLoss):
         dist = torch.tensor(tree_distances(taxonomy), dtype=torch.float32)
         self.d_max = float(dist.max()) if dist.numel() else 1.0
         self.beta = float(beta)
-        # one extra column at +inf lets padded "no label" slots never be the closest
-        self.register_buffer("dist", torch.cat([dist, torch.full((len(dist), 1), float("inf"))], 1))
+        # distances are symmetric, so row i holds d(i, ·); one extra row at +inf lets padded
+        # "no label" slots never be the closest. Gathering rows is a contiguous copy per label.
+        self.register_buffer("dist", torch.cat([dist, torch.full((1, len(dist)), float("inf"))], 0))
 
     def weights(self, targets: torch.Tensor) -> torch.Tensor:
         """``w_y`` for every node (1 on true nodes)."""
@@ -41,7 +42,7 @@ class CHAMPLoss(HierarchicalLoss):
         k = max(int(targets.sum(dim=1).max()), 1)
         idx = torch.where(targets > 0, torch.arange(n, device=targets.device), n)
         idx = idx.sort(dim=1).values[:, :k]  # true node indices, padded with n
-        d = self.dist[:, idx].amin(dim=2).T.to(targets.dtype)  # (batch, n): distance to the closest true node
+        d = self.dist[idx].amin(dim=1).to(targets.dtype)  # (batch, n): distance to the closest true node
         d = torch.where(torch.isinf(d), torch.full_like(d, self.d_max), d)
         w = 1 + self.beta * ((d / self.d_max + 1) ** 2 - 1)
         return torch.where(targets > 0, torch.ones_like(w), w)

@@ -38,7 +38,8 @@ class ConditionalSigmoidLoss(HierarchicalLoss):
     def loss(self, logits, targets):
         self._check(logits, targets)
         h = self.h
-        parent_pos = (targets @ h.parent.T.to(targets.dtype)) > 0  # some parent is positive
+        # some parent is positive: (parent matrix @ targetsᵀ)ᵀ, sparse (one entry per edge)
+        parent_pos = torch.sparse.mm(h.parent_sparse, targets.T.float()).T > 0
         mask = (h.top_level[None, :] | parent_pos).to(logits.dtype)
         pos = -targets * F.logsigmoid(logits)
         neg = -(1 - targets) * mask * F.logsigmoid(-logits)
@@ -46,7 +47,7 @@ class ConditionalSigmoidLoss(HierarchicalLoss):
 
     def marginals(self, logits):
         self._check(logits)
-        return torch.exp(F.logsigmoid(logits) @ self.h.ancestors.T.to(logits.dtype))
+        return torch.exp(self.h.sum_over_ancestors(F.logsigmoid(logits)))
 
 
 def conditional_prior(taxonomy: Taxonomy, y_train) -> np.ndarray:
@@ -98,4 +99,4 @@ class ConditionalSoftmaxLoss(HierarchicalLoss):
 
     def marginals(self, logits):
         self._check(logits)
-        return torch.exp(self.cond_log_proba(logits) @ self.h.ancestors.T.to(logits.dtype))
+        return torch.exp(self.h.sum_over_ancestors(self.cond_log_proba(logits)))

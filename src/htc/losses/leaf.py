@@ -39,4 +39,4 @@ class LeafSoftmaxLoss(HierarchicalLoss):
 
     def marginals(self, logits):
         self._check(logits)
-        return torch.softmax(logits, dim=1) @ self.h.leaf_ancestors.to(logits.dtype)
+        return self.h.leaves_to_nodes(torch.softmax(logits, dim=1))

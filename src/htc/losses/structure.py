@@ -34,12 +34,30 @@ class HierarchyTensors:
         top[taxonomy.root_children] = True
         self.top_level = torch.from_numpy(top)
         self.parent = torch.from_numpy(taxonomy.parent_matrix.toarray().astype(np.float32))
+        # sparse copies for products (a tree has n parent edges and ~n·depth ancestor pairs)
+        self.parent_sparse = _sparse(taxonomy.parent_matrix)
+        self.ancestors_sparse = _sparse(taxonomy.ancestor_matrix)
+        self.leaf_ancestors_t_sparse = _sparse(taxonomy.ancestor_matrix[taxonomy.leaves].T)
+
+    def sum_over_ancestors(self, x: torch.Tensor) -> torch.Tensor:
+        """``out[:, i] = Σ_{j ancestor-or-self of i} x[:, j]`` (``x @ ancestors.T``, sparse)."""
+        return torch.sparse.mm(self.ancestors_sparse, x.T.float()).T.to(x.dtype)
+
+    def leaves_to_nodes(self, p_leaves: torch.Tensor) -> torch.Tensor:
+        """``out[:, i] = Σ_{leaves l under or equal to i} p_leaves[:, l]`` (sparse)."""
+        return torch.sparse.mm(self.leaf_ancestors_t_sparse, p_leaves.T.float()).T.to(p_leaves.dtype)
 
     def to(self, device) -> HierarchyTensors:
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
                 setattr(self, name, value.to(device))
         return self
+
+
+def _sparse(matrix) -> torch.Tensor:
+    m = matrix.tocoo()
+    return torch.sparse_coo_tensor(np.vstack([m.row, m.col]), m.data.astype(np.float32), m.shape,
+                                   check_invariants=True).coalesce()
 
 
 def group_log_softmax(logits: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
