@@ -67,3 +67,25 @@ def test_checkpoint_missing_trainer_state(tmp_path):
     (tmp_path / "checkpoint" / "trainer_state.pt").unlink()
     with pytest.raises(FileNotFoundError, match="is missing trainer_state.pt"):
         pretrain(_config(tmp_path), progress=False)
+
+
+def test_position_offsets_stay_inside_the_context():
+    from critkl.pretrain import position_offsets
+
+    for step in range(20):
+        pos = position_offsets(8, 50, 64, seed=3, step=step)
+        assert pos.shape == (8, 50) and int(pos.min()) >= 0 and int(pos.max()) <= 63
+        assert torch.equal(pos[:, 1:] - pos[:, :-1], torch.ones(8, 49, dtype=torch.long))
+    assert torch.equal(position_offsets(4, 10, 64, 1, 5), position_offsets(4, 10, 64, 1, 5))
+    assert position_offsets(2, 64, 64, 0, 0).min() == 0  # no room: offset 0
+
+
+def test_resume_is_exact_with_position_jitter(tmp_path):
+    straight = pretrain(_config(tmp_path / "a", position_jitter=True), progress=False)
+    pretrain(_config(tmp_path / "b", position_jitter=True), progress=False, until=2)
+    resumed = pretrain(_config(tmp_path / "b", position_jitter=True), progress=False)
+    plain = pretrain(_config(tmp_path / "c"), progress=False)
+    m1, m2, m3 = (load_model(f)[0] for f in (straight, resumed, plain))
+    for (n1, p1), (_, p2) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
+        assert torch.equal(p1, p2), n1
+    assert not torch.equal(m1.transformer.wpe.weight, m3.transformer.wpe.weight)
