@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .arithmetic import Problem, is_correct
+from .arithmetic import Problem, correct_line_fraction, is_correct
 from .generation import PAD_ID, ContextTooLongError, continuation_budget, generate_ids
 from .tokenizer import decode, encode
 
@@ -100,15 +100,24 @@ def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[
                         return_logprobs=True)
 
 
+REWARD_MODES = ("outcome", "lines")
+
+
 def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
          logprobs: Sequence[Sequence[float]] | None = None, temperature: float = 1.0,
-         reward_correct: float = 1.0, reward_wrong: float = -1.0) -> Rollout:
+         reward_correct: float = 1.0, reward_wrong: float = -1.0,
+         reward_mode: str = "outcome") -> Rollout:
     """Build a :class:`Rollout` from problems and their generated token ids.
 
     The reward (spec §5.2) is 0 on every step and, on the last action, ``reward_correct``
     if the result line is exactly right, else ``reward_wrong`` (official training: +1/−1;
-    evaluation and the paper: 1/0).
+    evaluation and the paper: 1/0). ``reward_mode="lines"`` (not the paper's: a dense aid for
+    models with no N+1 success at all) gives a wrong answer ``reward_wrong + (reward_correct −
+    reward_wrong) · f / 2`` instead, ``f`` = :func:`critkl.arithmetic.correct_line_fraction`,
+    so a right answer always earns more than any wrong one.
     """
+    if reward_mode not in REWARD_MODES:
+        raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
     if len(problems) != len(continuations) or len(problems) == 0:
         raise ValueError("problems and continuations must be non-empty and of equal length")
     prompts = [encode(p.prompt) for p in problems]
@@ -133,7 +142,14 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
             lps[i, p_w - 1: p_w - 1 + n] = torch.tensor(list(logprobs[i]))
         text = decode(list(cont))
         ok = is_correct(text, prob.a, prob.b)
-        rewards[i, p_w - 2 + n] = reward_correct if ok else reward_wrong
+        if ok:
+            r = reward_correct
+        elif reward_mode == "lines":
+            r = reward_wrong + (reward_correct - reward_wrong) * 0.5 * correct_line_fraction(
+                text, prob.a, prob.b)
+        else:
+            r = reward_wrong
+        rewards[i, p_w - 2 + n] = r
         texts.append(text)
         correct.append(ok)
     return Rollout(list(problems), ids, attn, amask, lps, rewards, torch.tensor(correct), texts, p_w,
@@ -142,7 +158,7 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
 
 def sample_episodes(lm, problems: Sequence[Problem], temperature: float = 2.0,
                     generator: torch.Generator | None = None, reward_correct: float = 1.0,
-                    reward_wrong: float = -1.0) -> Rollout:
+                    reward_wrong: float = -1.0, reward_mode: str = "outcome") -> Rollout:
     """Sample one episode per problem (batched, KV cache) and score it.
 
     >>> ro = sample_episodes(model, [Problem(57, 8)], 2.0, torch.Generator().manual_seed(0))  # doctest: +SKIP
@@ -152,7 +168,7 @@ def sample_episodes(lm, problems: Sequence[Problem], temperature: float = 2.0,
     prompts = [encode(p.prompt) for p in problems]
     limits = episode_limits(problems, prompts, lm.config.n_positions)
     tokens, logps = sample_continuations(lm, prompts, limits, temperature, generator)
-    return pack(problems, tokens, logps, temperature, reward_correct, reward_wrong)
+    return pack(problems, tokens, logps, temperature, reward_correct, reward_wrong, reward_mode)
 
 
 def step_logits(logits: torch.Tensor) -> torch.Tensor:
