@@ -152,19 +152,21 @@ def is_correct(text: str, a: int, b: int) -> bool:
     return extract_answer(text) == answer_string(a, b)
 
 
-def correct_line_fraction(text: str, a: int, b: int) -> float:
-    r"""Fraction of the target's lines (scratchpad lines and result line) that the continuation
-    ``text`` reproduces exactly, counted from the first line up to the first wrong one.
+def correct_prefix_fraction(text: str, a: int, b: int) -> float:
+    r"""Fraction of the target continuation that ``text`` reproduces before its first wrong
+    character (1.0 for the exact target).
 
-    >>> correct_line_fraction(target(57, 8), 57, 8)
+    >>> correct_prefix_fraction(target(57, 8), 57, 8)
     1.0
-    >>> round(correct_line_fraction("\n<scratch>\nwrong", 57, 8), 3)  # 2 of 7 lines
-    0.286
+    >>> t = target(57, 8)
+    >>> correct_prefix_fraction(t[:10] + "#", 57, 8) == 10 / len(t)
+    True
     """
-    want = target(a, b).split("\n")[:-1]  # the continuation ends with a newline
-    got = text.split("\n")
+    want = target(a, b)
     k = 0
-    while k < len(want) and k < len(got) and got[k] == want[k]:
+    for x, y in zip(text, want):
+        if x != y:
+            break
         k += 1
     return k / len(want)
 

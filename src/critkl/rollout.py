@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .arithmetic import Problem, correct_line_fraction, is_correct
+from .arithmetic import Problem, correct_prefix_fraction, is_correct
 from .generation import PAD_ID, ContextTooLongError, continuation_budget, generate_ids
 from .tokenizer import decode, encode
 
@@ -100,7 +100,7 @@ def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[
                         return_logprobs=True)
 
 
-REWARD_MODES = ("outcome", "lines")
+REWARD_MODES = ("outcome", "prefix")
 
 
 def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
@@ -111,9 +111,9 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
 
     The reward (spec §5.2) is 0 on every step and, on the last action, ``reward_correct``
     if the result line is exactly right, else ``reward_wrong`` (official training: +1/−1;
-    evaluation and the paper: 1/0). ``reward_mode="lines"`` (not the paper's: a dense aid for
+    evaluation and the paper: 1/0). ``reward_mode="prefix"`` (not the paper's: a dense aid for
     models with no N+1 success at all) gives a wrong answer ``reward_wrong + (reward_correct −
-    reward_wrong) · f / 2`` instead, ``f`` = :func:`critkl.arithmetic.correct_line_fraction`,
+    reward_wrong) · f / 2`` instead, ``f`` = :func:`critkl.arithmetic.correct_prefix_fraction`,
     so a right answer always earns more than any wrong one.
     """
     if reward_mode not in REWARD_MODES:
@@ -144,8 +144,8 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
         ok = is_correct(text, prob.a, prob.b)
         if ok:
             r = reward_correct
-        elif reward_mode == "lines":
-            r = reward_wrong + (reward_correct - reward_wrong) * 0.5 * correct_line_fraction(
+        elif reward_mode == "prefix":
+            r = reward_wrong + (reward_correct - reward_wrong) * 0.5 * correct_prefix_fraction(
                 text, prob.a, prob.b)
         else:
             r = reward_wrong

@@ -72,18 +72,19 @@ def test_bad_inputs():
         pack([], [])
 
 
-def test_lines_reward_gives_partial_credit_below_any_correct_answer():
+def test_prefix_reward_gives_partial_credit_below_any_correct_answer():
     from critkl import Problem
     from critkl.rollout import pack
     from critkl.tokenizer import encode
 
     p = Problem(57, 8)
     good, half = p.target, p.target.split("[5] + []")[0] + "junk\n"
-    ro = pack([p, p, p], [encode(good), encode(half), encode("x\n")], reward_mode="lines",
+    ro = pack([p, p, p], [encode(good), encode(half), encode("x\n")], reward_mode="prefix",
               reward_correct=1.0, reward_wrong=-1.0)
     r = ro.rewards.sum(-1).tolist()
     assert r[0] == 1.0 and -1.0 < r[1] < 0.0 and r[2] == -1.0
-    assert r[1] == pytest.approx(-1.0 + 2 * 0.5 * 3 / 7)
+    cut = len(p.target.split("[5] + []")[0])
+    assert r[1] == pytest.approx(-1.0 + 2 * 0.5 * cut / len(p.target))
     outcome = pack([p, p], [encode(good), encode(half)]).rewards.sum(-1).tolist()
     assert outcome == [1.0, -1.0]
     with pytest.raises(ValueError, match="reward_mode must be one of"):

@@ -34,7 +34,7 @@ def rl(
     test_episodes: int = typer.Option(None, help="Held-out N+k test episodes [100]."),
     in_dist_episodes: int = typer.Option(None, help="In-distribution (1..N) test episodes [20]."),
     entropy_coef: float = typer.Option(None, help="[from --variant]"),
-    reward_mode: str = typer.Option(None, help="outcome (paper: result line only) or lines (partial credit per correct line) [outcome]."),
+    reward_mode: str = typer.Option(None, help="outcome (paper: result line only) or prefix (partial credit for the correct prefix of the scratchpad) [outcome]."),
     value_coef: float = typer.Option(None, help="[0.1]"),
     gae_lambda: float = typer.Option(None, help="[0.95]"),
     ppo_epochs: int = typer.Option(None, help="[4]"),

@@ -55,7 +55,7 @@ class RLConfig:
     gae_lambda: float = 0.95
     reward_correct: float | None = None
     reward_wrong: float | None = None
-    reward_mode: str = "outcome"  # "outcome" (paper) or "lines" (adds partial credit for correct lines)
+    reward_mode: str = "outcome"  # "outcome" (paper) or "prefix" (partial credit for the correct prefix)
     value_hidden: int = 0  # 0: 128 · n_embd / 768 (the official 768→128→128→1 scaled)
     ppo_epochs: int = 4
     ppo_clip: float = 0.2
@@ -86,7 +86,7 @@ class RLConfig:
             ("kl", self.kl in KL_MODES, f"one of {KL_MODES}"),
             ("kl_placement", self.kl_placement in KL_PLACEMENTS, f"one of {KL_PLACEMENTS}"),
             ("kl_estimator", self.kl_estimator in ("k1", "k2", "k3"), "k1, k2 or k3"),
-            ("reward_mode", self.reward_mode in ("outcome", "lines"), "outcome or lines"),
+            ("reward_mode", self.reward_mode in ("outcome", "prefix"), "outcome or prefix"),
             ("certainty", self.certainty in ("shannon", "max_prob"), "shannon or max_prob"),
             ("certainty_temperature", (self.certainty_temperature or 0) > 0, "> 0"),
             ("policy_temperature", self.policy_temperature > 0, "> 0"),
