@@ -25,6 +25,7 @@ demo-htc: $(STAMP)
 
 demo-critkl: $(STAMP)
 	$(BIN)/python -m critkl.demo
+	$(BIN)/critkl reproduce prioritized-kl --scale cpu --seeds 2 --episodes 96 --out runs/critkl-demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/htc_metrics.py
