@@ -50,3 +50,20 @@ def test_frozen_embeddings_are_cached(tmp_path, tiny_bert):
     enc2 = FrozenEncoder(tiny_bert, max_length=32, cache_dir=tmp_path)
     assert np.array_equal(enc2.transform(texts, progress=False), first)
     assert enc2._model is None  # served from the cache, the model was never loaded
+
+
+def test_cache_key_follows_the_weights_not_the_folder(tmp_path, tiny_bert):
+    import shutil
+    from pathlib import Path
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bert, copy)
+    texts = ["a b", "c"]
+    key = FrozenEncoder(tiny_bert, cache_dir=tmp_path)._key(texts)
+    assert FrozenEncoder(str(copy), cache_dir=tmp_path)._key(texts) == key
+    assert FrozenEncoder(tiny_bert, max_length=16, cache_dir=tmp_path)._key(texts) != key
+    weights = next(Path(copy).glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one flipped bit in the weights: another model
+    weights.write_bytes(bytes(data))
+    assert FrozenEncoder(str(copy), cache_dir=tmp_path)._key(texts) != key

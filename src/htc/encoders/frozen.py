@@ -12,6 +12,22 @@ import torch
 from htc.encoders.pretrained import load_encoder, resolve_model_path
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's content (about 0.2 s for MiniLM's 90 MB), memoised per process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("HTC_CACHE_DIR", Path.home() / ".cache" / "htc")) / "embeddings"
 
@@ -19,8 +35,9 @@ def default_cache_dir() -> Path:
 class FrozenEncoder:
     """Mean-pooled (masked) last hidden states of a frozen encoder, L2-normalised.
 
-    Embeddings are cached in ``cache_dir`` as ``.npy`` files named by a hash of the model's
-    weights file, the pooling settings and the texts, so a second run reads them in milliseconds.
+    Embeddings are cached in ``cache_dir`` as ``.npy`` files named by a hash of the content of the
+    model's weights, the pooling settings and the texts, so a second run (from any install of the
+    same model) reads them in milliseconds.
     """
 
     kind = "frozen"
@@ -43,9 +60,11 @@ class FrozenEncoder:
         return self._model, self._tok
 
     def _key(self, texts) -> str:
+        """Hash of the weights' content (not their path, so another install or checkout of the
+        same model reuses the cache), the pooling settings and the texts."""
         path = Path(resolve_model_path(self.model_name))
         weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-        ident = [str(path)] + [f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights]
+        ident = [f"{w.name}:{_file_digest(w)}" for w in weights] or [str(path)]
         h = hashlib.sha256("|".join(ident + [str(self.max_length), "mean"]).encode())
         for t in texts:
             h.update(t.encode())
