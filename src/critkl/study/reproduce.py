@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregate import critical_keys, paired, read_log
+from .aggregate import critical_keys, paired, read_log, t_half_width
 from .experiments import EXPERIMENTS, PRETRAIN_DIGITS, SCALE_SETTINGS, SCALES, rl_arms
 from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
@@ -87,7 +87,7 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     table = {}
     for arm in arms:
         s = sums[arm.name]
-        row = {f: (float(np.mean([x[f] for x in s])), _half([x[f] for x in s]))
+        row = {f: (float(np.mean([x[f] for x in s])), t_half_width([x[f] for x in s]))
                for f in ("start", "end", "auc")}
         table[arm.name] = row
         lines.append(f"| {arm.label} | " + " | ".join(f"{row[f][0]:.3f} ± {row[f][1]:.3f}"
@@ -100,12 +100,6 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     return lines, {"arms": {a.name: {"label": a.label, "overrides": a.overrides} for a in arms},
                    "settings": base, "table": table, "claims": claims,
                    "logs": {k: v for k, v in logs.items()}}
-
-
-def _half(values) -> float:
-    from .aggregate import t_half_width
-
-    return t_half_width(values)
 
 
 def _critical_mean(log: list[dict], keys: list[str], which: str) -> float:
