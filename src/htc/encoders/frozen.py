@@ -11,7 +11,6 @@ import torch
 
 from htc.encoders.pretrained import load_encoder, resolve_model_path
 
-
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
