@@ -91,8 +91,7 @@ def encode_splits(cfg: ReproduceConfig, hwv, console: Console) -> tuple | None:
     else:
         enc = FrozenEncoder(cfg.model, max_length=tc.max_length)
     t = time.perf_counter()
-    feats = tuple(np.asarray(enc.transform(c.texts)) if cfg.encoder == "frozen" else
-                  enc.transform(c.texts) for c in (hwv.train, hwv.dev, hwv.test))
+    feats = tuple(enc.transform(c.texts) for c in (hwv.train, hwv.dev, hwv.test))
     console.print(f"features ({cfg.encoder}): {time.perf_counter() - t:.1f} s", highlight=False)
     return feats
 

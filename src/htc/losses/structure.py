@@ -14,8 +14,11 @@ class HierarchyTensors:
 
     - ``group``: (n,) sibling-group id of each node (0 = children of the root, g = children of the
       g-th internal node), so a softmax "within siblings" is a scatter over ``group``;
-    - ``ancestors``: (n, n) 0/1 float, ``ancestors[i, j] = 1`` iff ``j`` is ``i`` or above it;
-    - ``leaves``: (L,) leaf indices and ``leaf_ancestors``: (L, n) rows of ``ancestors`` for leaves.
+    - ``leaves``: (L,) leaf indices; ``top_level``: (n,) bool, children of the root;
+    - sparse 0/1 matrices for products (a tree has n parent edges and about n·depth ancestor
+      pairs, so dense (n, n) products would waste most of their work): ``parent_sparse[i, j] = 1``
+      iff ``j`` is a parent of ``i``; ``ancestors_sparse[i, j] = 1`` iff ``j`` is ``i`` or above it;
+      ``leaf_ancestors_t_sparse`` (n, L), used by :meth:`leaves_to_nodes`.
     """
 
     def __init__(self, taxonomy: Taxonomy) -> None:
@@ -27,14 +30,10 @@ class HierarchyTensors:
             group[taxonomy.children(u)] = g  # in a DAG the last parent wins; DAG users avoid groups
         self.n_groups = len(internal) + 1
         self.group = torch.from_numpy(group)
-        self.ancestors = torch.from_numpy(taxonomy.ancestor_matrix.toarray().astype(np.float32))
         self.leaves = torch.from_numpy(taxonomy.leaves.copy())
-        self.leaf_ancestors = self.ancestors[self.leaves]
         top = np.zeros(n, dtype=bool)
         top[taxonomy.root_children] = True
         self.top_level = torch.from_numpy(top)
-        self.parent = torch.from_numpy(taxonomy.parent_matrix.toarray().astype(np.float32))
-        # sparse copies for products (a tree has n parent edges and ~n·depth ancestor pairs)
         self.parent_sparse = _sparse(taxonomy.parent_matrix)
         self.ancestors_sparse = _sparse(taxonomy.ancestor_matrix)
         self.leaf_ancestors_t_sparse = _sparse(taxonomy.ancestor_matrix[taxonomy.leaves].T)
