@@ -44,6 +44,12 @@ def pretrain(
     position_jitter: bool = typer.Option(
         False, help="Shift each row's position ids by a random offset so every position embedding is trained."
     ),
+    position_embeddings: bool = typer.Option(
+        True, help="--no-position-embeddings trains a NoPE model (zero, frozen position table)."
+    ),
+    eval_heldout: bool = typer.Option(
+        False, help="At each eval also log greedy accuracy and gold log-prob on N+1-digit problems."
+    ),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
     from .model import load_model, save_model
@@ -55,7 +61,7 @@ def pretrain(
         lr=lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, weight_decay=weight_decay,
         dropout=dropout, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
         log_every=log_every, device=device, threads=threads or None, init_from=init_from,
-        position_jitter=position_jitter,
+        position_jitter=position_jitter, position_embeddings=position_embeddings, eval_heldout=eval_heldout,
     )
     try:
         final = run(config, resume=resume, until=until or None)

@@ -46,8 +46,12 @@ def context_length(max_digits: int) -> int:
 
 
 def build_model(size: str, max_digits: int, dropout: float = 0.0, seed: int = 0,
-                device: str | None = None) -> GPT2LMHeadModel:
+                device: str | None = None, position_embeddings: bool = True) -> GPT2LMHeadModel:
     """A freshly initialised GPT-2 of a named size whose context fits ``max_digits``.
+
+    ``position_embeddings=False`` builds a NoPE model: the learned position table is zero
+    and frozen (also after :func:`load_model`), so the causal mask is the only source of
+    order (Kazemnejad et al. 2023). The architecture and files stay plain GPT-2.
 
     >>> m = build_model("tiny", 3)
     >>> m.config.n_positions, m.config.vocab_size, sum(p.numel() for p in m.parameters()) < 1e6
@@ -78,10 +82,22 @@ def build_model(size: str, max_digits: int, dropout: float = 0.0, seed: int = 0,
         tie_word_embeddings=True,
         critkl_max_digits=max_digits,
         critkl_size=size,
+        critkl_position_embeddings=bool(position_embeddings),
     )
     torch.manual_seed(seed)
     with torch.device(device or "cpu"):
-        return GPT2LMHeadModel(config)
+        model = GPT2LMHeadModel(config)
+    if not position_embeddings:
+        with torch.no_grad():
+            model.transformer.wpe.weight.zero_()
+    return freeze_positions(model)
+
+
+def freeze_positions(model: GPT2LMHeadModel) -> GPT2LMHeadModel:
+    """Keep a NoPE model's (zero) position table out of training; a no-op for other models."""
+    if getattr(model.config, "critkl_position_embeddings", True) is False:
+        model.transformer.wpe.weight.requires_grad_(False)
+    return model
 
 
 def max_digits_of(model: GPT2LMHeadModel) -> int:
@@ -137,7 +153,7 @@ def load_model(name_or_path: str | Path) -> tuple[GPT2LMHeadModel, CharTokenizer
             f"model folder {folder}: vocab_size {model.config.vocab_size} != {len(VOCAB)}"
         )
     tokenizer = CharTokenizer.from_pretrained(folder)
-    return model.eval(), tokenizer
+    return freeze_positions(model).eval(), tokenizer
 
 
 def load_pretrained(name: str = "tiny-n3") -> tuple[GPT2LMHeadModel, CharTokenizer]:

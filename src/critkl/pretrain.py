@@ -59,6 +59,8 @@ class PretrainConfig:
     threads: int | None = None
     init_from: str | None = None  # start from this model folder's weights (a new run, fresh optimizer)
     position_jitter: bool = False  # shift each row's position ids by a random offset (all positions get trained)
+    position_embeddings: bool = True  # False: NoPE (zero, frozen position table)
+    eval_heldout: bool = False  # also log greedy accuracy and gold log-prob on N+1-digit problems
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -173,6 +175,35 @@ def in_distribution_accuracy(model, max_digits: int, size: int, seed: int = 1234
     return float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
 
 
+def heldout_metrics(model, max_digits: int, size: int, seed: int = 54321) -> dict[str, float]:
+    """Greedy exact match and the mean gold log-probability (teacher forced, summed over the
+    continuation) on ``size`` RL-distribution problems of ``max_digits + 1`` digits: how close
+    the model is to solving the next length, in a form that moves before accuracy does."""
+    from .arithmetic import is_correct, sample_rl
+
+    rng = np.random.default_rng([seed, 998])
+    problems = [sample_rl(max_digits, 1, rng) for _ in range(size)]
+    texts = generate(model, problems, temperature=0.0, batch_size=size)
+    acc = float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
+    device = next(model.parameters()).device
+    logps = []
+    with torch.no_grad():
+        for start in range(0, size, 32):
+            chunk = problems[start:start + 32]
+            rows = [(encode(p.prompt), encode(p.target)) for p in chunk]
+            width = max(len(a) + len(b) for a, b in rows)
+            ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.bool)
+            for i, (a, b) in enumerate(rows):
+                ids[i, : len(a) + len(b)] = torch.tensor(a + b)
+                mask[i, len(a): len(a) + len(b)] = True
+            ids, mask = ids.to(device), mask.to(device)
+            lp = model(input_ids=ids).logits.float().log_softmax(-1)[:, :-1]
+            tok = lp.gather(-1, ids[:, 1:, None])[..., 0]
+            logps += (tok * mask[:, 1:]).sum(1).tolist()
+    return {"acc_heldout": acc, "logp_heldout": float(np.mean(logps))}
+
+
 def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
              until: int | None = None) -> Path:
     """Train, checkpointing to ``out_dir/checkpoint``; the final model goes to ``out_dir/final``.
@@ -208,10 +239,13 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
             )
         state = None
     else:
-        model, state = build_model(config.size, config.max_digits, config.dropout, config.seed), None
+        model = build_model(config.size, config.max_digits, config.dropout, config.seed,
+                            position_embeddings=config.position_embeddings)
+        state = None
     model.to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr,
@@ -281,8 +315,9 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
             if done % config.eval_every == 0 or done == config.steps:
                 model.eval()
                 acc = in_distribution_accuracy(model, config.max_digits, config.eval_size)
+                extra = heldout_metrics(model, config.max_digits, config.eval_size) if config.eval_heldout else {}
                 model.train()
-                record = (record or {"step": done, "time": time.time()}) | {"acc_in_dist": acc}
+                record = (record or {"step": done, "time": time.time()}) | {"acc_in_dist": acc} | extra
             if record is not None:
                 log.write(json.dumps(record) + "\n")
                 log.flush()

@@ -1,10 +1,12 @@
 """Pre-training: batches, schedule, exact resume, bad configs."""
 
+import json
+
 import pytest
 import torch
 
-from critkl.model import load_model
-from critkl.pretrain import PretrainConfig, lr_factor, make_batch, pretrain
+from critkl.model import build_model, load_model
+from critkl.pretrain import PretrainConfig, heldout_metrics, lr_factor, make_batch, pretrain
 from critkl.tokenizer import decode
 
 
@@ -89,3 +91,30 @@ def test_resume_is_exact_with_position_jitter(tmp_path):
     for (n1, p1), (_, p2) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
         assert torch.equal(p1, p2), n1
     assert not torch.equal(m1.transformer.wpe.weight, m3.transformer.wpe.weight)
+
+
+def test_nope_model_keeps_a_zero_frozen_position_table(tmp_path):
+    config = PretrainConfig(steps=3, batch_size=4, out_dir=str(tmp_path / "run"), eval_every=100,
+                            position_embeddings=False)
+    final = pretrain(config, resume=False, progress=False)
+    model, _ = load_model(final)
+    wpe = model.transformer.wpe.weight
+    assert not wpe.requires_grad and float(wpe.abs().max()) == 0.0
+    assert model.config.critkl_position_embeddings is False
+    # the other weights did train
+    fresh = build_model("tiny", 3, seed=0, position_embeddings=False)
+    assert not torch.equal(fresh.transformer.h[0].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight)
+    # a model with positions is unaffected
+    assert build_model("tiny", 3).transformer.wpe.weight.requires_grad
+
+
+def test_heldout_metrics_are_logged(tmp_path):
+    config = PretrainConfig(steps=2, batch_size=4, out_dir=str(tmp_path / "run"), eval_every=2, eval_size=3,
+                            eval_heldout=True)
+    pretrain(config, resume=False, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    last = records[-1]
+    assert last["acc_heldout"] == 0.0 and last["logp_heldout"] < 0
+    model, _ = load_model(tmp_path / "run" / "final")
+    again = heldout_metrics(model, 3, 3)
+    assert again["logp_heldout"] == pytest.approx(last["logp_heldout"], rel=1e-4)
