@@ -77,3 +77,28 @@ def test_config_errors_name_the_field(tmp_path):
     t.run(resume=False, until=1)
     with pytest.raises(ValueError, match="different config"):
         _trainer(tmp_path, "cfg", episodes=2, lr=0.5).run(resume=True)
+
+
+@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_update_moves_an_episode_in_the_direction_of_its_advantage(tmp_path, algo, sign):
+    """One update whose only non-zero advantage is on episode 0 raises (A > 0) or lowers (A < 0)
+    that episode's log-probability: the end-to-end sign and alignment of the policy gradient."""
+    from critkl.arithmetic import Problem
+    from critkl.rollout import sample_episodes, sequence_logprobs
+
+    torch.set_num_threads(1)
+    t = _trainer(tmp_path, "dir", algo=algo, kl="none", alpha=0.0, value_coef=0.0, entropy_coef=0.0,
+                 lr=1e-3, minibatch_episodes=4, ppo_epochs=1)
+    problems = [Problem(12, 7), Problem(3, 45), Problem(60, 8), Problem(9, 9)]
+    t.policy.lm.eval()
+    ro = sample_episodes(t.policy.lm, problems, 1.0, torch.Generator().manual_seed(0))
+    prep = t.prepare(ro)
+    prep["adv"] = torch.zeros_like(prep["adv"])
+    prep["adv"][0] = sign * ro.action_mask[0].float()
+    with torch.no_grad():
+        before = sequence_logprobs(t.policy.lm, ro).sum(-1)
+    t.update(ro, prep)
+    with torch.no_grad():
+        after = sequence_logprobs(t.policy.lm, ro).sum(-1)
+    assert sign * float(after[0] - before[0]) > 0.1

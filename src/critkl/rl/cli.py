@@ -35,6 +35,9 @@ def rl(
     in_dist_episodes: int = typer.Option(None, help="In-distribution (1..N) test episodes [20]."),
     entropy_coef: float = typer.Option(None, help="[from --variant]"),
     reward_mode: str = typer.Option(None, help="outcome (paper: result line only) or prefix (partial credit for the correct prefix of the scratchpad) [outcome]."),
+    normalize_advantages: bool = typer.Option(
+        None, "--normalize-advantages/--no-normalize-advantages",
+        help="Scale each collect's advantages to mean 0, std 1 (not in the paper) [off]."),
     value_coef: float = typer.Option(None, help="[0.1]"),
     gae_lambda: float = typer.Option(None, help="[0.95]"),
     ppo_epochs: int = typer.Option(None, help="[4]"),
