@@ -85,17 +85,30 @@ def episode_limits(problems: Sequence[Problem], prompts: Sequence[Sequence[int]]
     return limits
 
 
+DECODINGS = ("dynamic", "static", "cuda_graph")
+
+
 def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[int], temperature: float,
-                         generator: torch.Generator | None) -> tuple[list[list[int]], list[list[float]]]:
+                         generator: torch.Generator | None,
+                         decoding: str = "dynamic") -> tuple[list[list[int]], list[list[float]]]:
     """KV-cached batched sampling from ``softmax(z / temperature)``; returns ids and their log-probs.
 
-    Stops a row on the spec §5.1 rules ('\\n' after ``</scratch>\\n``, pad token, budget);
-    finished rows leave the batch and the cache (the loop of :func:`generation.generate_ids`).
+    Stops a row on the spec §5.1 rules ('\\n' after ``</scratch>\\n``, pad token, budget).
+    ``decoding="dynamic"``: finished rows leave the batch and the cache (the loop of
+    :func:`generation.generate_ids`, best on CPU); ``"static"`` / ``"cuda_graph"``: fixed shapes,
+    the loop on the device (:func:`critkl.static_decoding.generate_static`, for GPUs).
     """
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
     if len(prompts) == 0:
         return [], []
+    if decoding != "dynamic":
+        from .static_decoding import generate_static
+
+        return generate_static(lm, prompts, list(limits), temperature=temperature, generator=generator,
+                               return_logprobs=True, cuda_graph=decoding == "cuda_graph")
     return generate_ids(lm, prompts, list(limits), temperature=temperature, generator=generator,
                         return_logprobs=True)
 
@@ -158,8 +171,10 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
 
 def sample_episodes(lm, problems: Sequence[Problem], temperature: float = 2.0,
                     generator: torch.Generator | None = None, reward_correct: float = 1.0,
-                    reward_wrong: float = -1.0, reward_mode: str = "outcome") -> Rollout:
-    """Sample one episode per problem (batched, KV cache) and score it.
+                    reward_wrong: float = -1.0, reward_mode: str = "outcome",
+                    decoding: str = "dynamic") -> Rollout:
+    """Sample one episode per problem (batched, KV cache) and score it (``decoding``: see
+    :func:`sample_continuations`).
 
     >>> ro = sample_episodes(model, [Problem(57, 8)], 2.0, torch.Generator().manual_seed(0))  # doctest: +SKIP
     """
@@ -167,7 +182,7 @@ def sample_episodes(lm, problems: Sequence[Problem], temperature: float = 2.0,
         raise ValueError("problems must be non-empty")
     prompts = [encode(p.prompt) for p in problems]
     limits = episode_limits(problems, prompts, lm.config.n_positions)
-    tokens, logps = sample_continuations(lm, prompts, limits, temperature, generator)
+    tokens, logps = sample_continuations(lm, prompts, limits, temperature, generator, decoding)
     return pack(problems, tokens, logps, temperature, reward_correct, reward_wrong, reward_mode)
 
 

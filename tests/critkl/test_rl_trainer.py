@@ -102,3 +102,12 @@ def test_update_moves_an_episode_in_the_direction_of_its_advantage(tmp_path, alg
     with torch.no_grad():
         after = sequence_logprobs(t.policy.lm, ro).sum(-1)
     assert sign * float(after[0] - before[0]) > 0.1
+
+
+def test_static_decoding_rollouts_train(tmp_path):
+    torch.set_num_threads(1)
+    t = _trainer(tmp_path, "static", decoding="static")
+    t.run(resume=False)
+    assert len(_records(tmp_path / "static")) >= 2
+    with pytest.raises(ValueError, match="decoding must be"):
+        _trainer(tmp_path, "bad", decoding="graph")

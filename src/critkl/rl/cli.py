@@ -38,6 +38,7 @@ def rl(
     normalize_advantages: bool = typer.Option(
         None, "--normalize-advantages/--no-normalize-advantages",
         help="Scale each collect's advantages to mean 0, std 1 (not in the paper) [off]."),
+    decoding: str = typer.Option(None, help="Rollout loop: dynamic (CPU), static or cuda_graph (GPU) [dynamic]."),
     value_coef: float = typer.Option(None, help="[0.1]"),
     gae_lambda: float = typer.Option(None, help="[0.95]"),
     ppo_epochs: int = typer.Option(None, help="[4]"),

@@ -60,6 +60,7 @@ class RLConfig:
     ppo_epochs: int = 4
     ppo_clip: float = 0.2
     normalize_advantages: bool = False
+    decoding: str = "dynamic"  # rollout loop: dynamic (CPU), static or cuda_graph (GPU; critkl.static_decoding)
     max_grad_norm: float = 0.0  # 0: no clipping (official)
     eval_greedy: bool = True
     eval_every: int = 1
@@ -87,6 +88,7 @@ class RLConfig:
             ("kl_placement", self.kl_placement in KL_PLACEMENTS, f"one of {KL_PLACEMENTS}"),
             ("kl_estimator", self.kl_estimator in ("k1", "k2", "k3"), "k1, k2 or k3"),
             ("reward_mode", self.reward_mode in ("outcome", "prefix"), "outcome or prefix"),
+            ("decoding", self.decoding in ("dynamic", "static", "cuda_graph"), "dynamic, static or cuda_graph"),
             ("certainty", self.certainty in ("shannon", "max_prob"), "shannon or max_prob"),
             ("certainty_temperature", (self.certainty_temperature or 0) > 0, "> 0"),
             ("policy_temperature", self.policy_temperature > 0, "> 0"),

@@ -195,7 +195,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(c.seed * 1_000_003 + self.iteration)
         self.policy.lm.eval()
         ro = sample_episodes(self.policy.lm, problems, c.policy_temperature, gen, c.reward_correct,
-                             c.reward_wrong, c.reward_mode)
+                             c.reward_wrong, c.reward_mode, c.decoding)
         t1 = time.perf_counter()
         prep = self.prepare(ro)
         t2 = time.perf_counter()
