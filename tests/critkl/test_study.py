@@ -75,7 +75,19 @@ def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path):
     assert [r["episodes"] for r in res["logs"]["standard"][0]] == [0, 2, 4]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
     assert res["claims"]["prioritized_vs_standard_end"]["n"] == 2
+    if res["claims"]["no_signal"]:  # a random tiny model solves nothing: the report must say so
+        assert "NOT TESTABLE" in text and "NOT REPRODUCED" not in text
     # a second call finds every run finished and only re-reads the logs
     before = (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text()
     reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
     assert (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text() == before
+
+
+def test_claims_without_any_success_are_not_testable():
+    from critkl.study.reproduce import no_signal
+
+    zero = [{"episodes": 0, "heldout_acc_sampled": 0.0}, {"episodes": 2, "train_acc": 0.0, "heldout_acc_sampled": 0.0}]
+    assert no_signal({"prioritized": [zero], "standard": [zero, zero]})
+    some = [dict(r) for r in zero]
+    some[1]["train_acc"] = 0.03
+    assert not no_signal({"prioritized": [zero], "standard": [some]})

@@ -110,9 +110,31 @@ def _critical_mean(log: list[dict], keys: list[str], which: str) -> float:
     return float(np.mean([np.mean([r[k] for k in keys if k in r]) for r in pick]))
 
 
+def no_signal(logs: dict[str, list[list[dict]]]) -> bool:
+    """True when no run of any arm ever solved a problem (training or held-out): the success
+    reward was then constant, no arm could learn, and the comparison tests nothing.
+
+    >>> no_signal({"a": [[{"train_acc": 0.0}, {"heldout_acc_sampled": 0.0}]]})
+    True
+    """
+    keys = ("train_acc", "heldout_acc_sampled", "heldout_acc_greedy")
+    return all(float(r.get(k, 0.0) or 0.0) == 0.0 for runs in logs.values() for log in runs
+               for r in log for k in keys)
+
+
+def _verdict(ok: bool, untestable: bool) -> str:
+    return "NOT TESTABLE" if untestable else ("REPRODUCED" if ok else "NOT REPRODUCED")
+
+
 def _claims(experiment, arms, logs, sums, keys) -> dict:
     text, out = [], {}
     names = [a.name for a in arms]
+    untestable = no_signal(logs)
+    out["no_signal"] = untestable
+    if untestable:
+        text.append("**No run solved a single N+1 problem, in training or on the held-out set, so the "
+                    "success reward was constant and no arm could learn. The claims below are NOT "
+                    "TESTABLE with this start model; the numbers are listed for completeness.**")
     if experiment == "prioritized-kl":
         for field in ("end", "auc"):
             d = compare(sums, "prioritized", "standard", field)
@@ -120,7 +142,7 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
         d_end, d_auc = out["prioritized_vs_standard_end"], out["prioritized_vs_standard_auc"]
         ok = d_end["verdict"] == "higher" or d_auc["verdict"] == "higher"
         text.append(f"**Prioritized beats standard KL on held-out N+1 accuracy: "
-                    f"{'REPRODUCED' if ok else 'NOT REPRODUCED'}.** Paired difference, end "
+                    f"{_verdict(ok, untestable)}.** Paired difference, end "
                     f"{fmt(d_end)}; AUC {fmt(d_auc)}.")
         d0 = compare(sums, "prioritized", "no-kl", "end")
         out["prioritized_vs_nokl_end"] = d0
@@ -133,7 +155,7 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
             out["critical_rise"], out["critical_prioritized_vs_standard"] = rise, vs
             ok = rise["prioritized"]["verdict"] == "higher" and vs["verdict"] in ("higher",)
             text.append(f"**Critical-token probabilities rise and stay up under prioritized KL "
-                        f"(and not under standard KL): {'REPRODUCED' if ok else 'NOT REPRODUCED'}.** "
+                        f"(and not under standard KL): {_verdict(ok, untestable)}.** "
                         f"Mean p(correct comma) over {len(keys)} comma positions, end − start: "
                         + "; ".join(f"{n} {fmt(rise[n])}" for n in names)
                         + f". Prioritized − standard at the end: {fmt(vs)}.")
@@ -145,7 +167,7 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
         robust = [n for n in betas if int(n.split("-")[1]) <= 500]
         ok = all(diffs[n]["mean"] >= 0 for n in robust)
         text.append(f"**Robust over β ∈ [10, 500] (prioritized ≥ standard at every β there): "
-                    f"{'REPRODUCED' if ok else 'NOT REPRODUCED'}.** End accuracy minus standard: "
+                    f"{_verdict(ok, untestable)}.** End accuracy minus standard: "
                     + "; ".join(f"β={n.split('-')[1]} {fmt(diffs[n])}" for n in betas)
                     + f". Best β here: {best.split('-')[1]} (paper: 500).")
     elif experiment == "pretraining-levels":
