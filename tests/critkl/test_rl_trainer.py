@@ -111,3 +111,18 @@ def test_static_decoding_rollouts_train(tmp_path):
     assert len(_records(tmp_path / "static")) >= 2
     with pytest.raises(ValueError, match="decoding must be"):
         _trainer(tmp_path, "bad", decoding="graph")
+
+
+def test_sanity_example_runs(monkeypatch, capsys):
+    import importlib.util
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).parents[2] / "examples" / "critkl_rl_sanity.py"
+    spec = importlib.util.spec_from_file_location("critkl_rl_sanity", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["critkl_rl_sanity.py", "--collects", "1", "--threads", "1"])
+    module.main()
+    out = capsys.readouterr().out
+    assert "collect   0  reward" in out and "mean reward per 10 collects" in out
