@@ -27,7 +27,7 @@ def certainty(ref_logits: torch.Tensor, kind: str = "shannon", temperature: floa
     >>> certainty(z).round(decimals=4).tolist()
     [0.0, 1.0]
     >>> round(float(certainty(torch.tensor([2.0, 0.0, 0.0, 0.0]), "max_prob")), 4)
-    0.2687
+    0.7542
     """
     if not isinstance(ref_logits, torch.Tensor) or ref_logits.dim() < 1:
         raise ValueError("ref_logits must be a tensor with the vocabulary on its last axis")

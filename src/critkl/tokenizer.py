@@ -65,7 +65,7 @@ class CharTokenizer(PreTrainedTokenizer):
 
     >>> tok = CharTokenizer()
     >>> tok("57+8")["input_ids"], tok.pad_token_id, len(tok)
-    ([22, 12, 24], 6, 96)
+    ([22, 24, 12, 25], 6, 96)
     """
 
     vocab_files_names = {"vocab_file": VOCAB_FILE}
