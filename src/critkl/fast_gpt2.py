@@ -61,18 +61,26 @@ class GPT2Decoder:
         b, s, c = x.shape
         return x.view(b, s, self.n_head, c // self.n_head).transpose(1, 2)
 
-    def _run(self, x: torch.Tensor, attn_mask: torch.Tensor, start: int) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, attn_mask: torch.Tensor, start: int = 0,
+             slot: torch.Tensor | None = None) -> torch.Tensor:
+        """The blocks over ``x`` (B, S, C), caching keys/values from ``start`` and attending to the
+        cache up to there. With ``slot`` (a (1,) device tensor, S = 1) the write goes to that slot
+        and attention spans the whole cache: fixed shapes (see :mod:`critkl.static_decoding`)."""
         s = x.shape[1]
         c = x.shape[-1]
         scale = 1.0 / math.sqrt(c // self.n_head)
         for i, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb) in enumerate(self.blocks):
             h = F.layer_norm(x, (c,), l1w, l1b, self.eps)
             q, k, v = torch.addmm(ab, h.view(-1, c), aw).view(x.shape[0], s, 3 * c).split(c, dim=2)
-            self.k[i, :, :, start:start + s] = self._heads(k)
-            self.v[i, :, :, start:start + s] = self._heads(v)
-            end = start + s
-            a = F.scaled_dot_product_attention(self._heads(q), self.k[i, :, :, :end],
-                                               self.v[i, :, :, :end], attn_mask=attn_mask,
+            if slot is None:
+                self.k[i, :, :, start:start + s] = self._heads(k)
+                self.v[i, :, :, start:start + s] = self._heads(v)
+                keys, values = self.k[i, :, :, :start + s], self.v[i, :, :, :start + s]
+            else:
+                self.k[i].index_copy_(2, slot, self._heads(k))
+                self.v[i].index_copy_(2, slot, self._heads(v))
+                keys, values = self.k[i], self.v[i]
+            a = F.scaled_dot_product_attention(self._heads(q), keys, values, attn_mask=attn_mask,
                                                scale=scale)
             a = a.transpose(1, 2).reshape(-1, c)
             x = x + torch.addmm(pb, a, pw).view_as(x)
@@ -112,6 +120,15 @@ class GPT2Decoder:
         logits = self._run(x, attn, self.length)
         self.length += 1
         return logits
+
+    @torch.no_grad()
+    def step_static(self, token: torch.Tensor, position: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`step`, but the write goes to cache ``slot`` (a ``(1,)`` device tensor) and
+        attention spans the whole cache under the validity mask: every call has the same shapes,
+        so it can be captured as a CUDA graph (:mod:`critkl.static_decoding`)."""
+        self.valid.index_fill_(1, slot, True)
+        x = (self.wte[token] + self.wpe[position])[:, None]
+        return self._run(x, self.valid[:, None, None, :], slot=slot)
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only these batch rows (indices into the current batch)."""

@@ -40,6 +40,46 @@ def continuation_budget(problem: Problem) -> int:
 
 
 @torch.no_grad()
+def check_request(model, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
+                  temperature: float) -> list[int]:
+    """Validate a decoding request; returns one new-token limit per prompt.
+
+    Raises ``ValueError`` naming the bad argument, or :class:`ContextTooLongError` naming the
+    prompt that cannot fit the model's context."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    b = len(prompts)
+    limits = [max_new_tokens] * b if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    if len(limits) != b:
+        raise ValueError(f"max_new_tokens: got {len(limits)} limits for {b} prompts")
+    n_ctx = model.config.n_positions
+    for i, (p, m) in enumerate(zip(prompts, limits, strict=True)):
+        if len(p) + m > n_ctx:
+            raise ContextTooLongError(
+                f"prompts[{i}]: {len(p)} prompt tokens + {m} new tokens exceed the model's "
+                f"context of {n_ctx}; the operands are too long for this model"
+            )
+    return limits
+
+
+def left_pad(prompts: Sequence[Sequence[int]], device: torch.device | str = "cpu"
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(ids, mask, positions)`` of a left-padded prompt batch; positions count real tokens only.
+
+    >>> ids, mask, pos = left_pad([[5, 6], [7]])
+    >>> ids.tolist(), pos.tolist()
+    ([[5, 6], [6, 7]], [[0, 1], [0, 0]])
+    """
+    b, width = len(prompts), max(len(p) for p in prompts)
+    ids = torch.full((b, width), PAD_ID, dtype=torch.long)
+    mask = torch.zeros((b, width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
+        mask[i, width - len(p):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def generate_ids(
     model,
     prompts: Sequence[Sequence[int]],
@@ -58,30 +98,13 @@ def generate_ids(
     models with :class:`critkl.fast_gpt2.GPT2Decoder` (same logits, far less per-token overhead);
     ``fast=False`` always goes through the transformers forward.
     """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
     b = len(prompts)
+    limits = check_request(model, prompts, max_new_tokens, temperature)
     if b == 0:
         return []
-    limits = [max_new_tokens] * b if isinstance(max_new_tokens, int) else list(max_new_tokens)
-    if len(limits) != b:
-        raise ValueError(f"max_new_tokens: got {len(limits)} limits for {b} prompts")
-    n_ctx = model.config.n_positions
-    for i, (p, m) in enumerate(zip(prompts, limits, strict=True)):
-        if len(p) + m > n_ctx:
-            raise ContextTooLongError(
-                f"prompts[{i}]: {len(p)} prompt tokens + {m} new tokens exceed the model's "
-                f"context of {n_ctx}; the operands are too long for this model"
-            )
     device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((b, width), PAD_ID, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
-        mask[i, width - len(p) :] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    ids, mask, positions = left_pad(prompts, device)
+    width = ids.shape[1]
     lean = GPT2Decoder(model) if fast and supports(model) else None
     if lean is not None:
         past, logits = None, lean.prefill(ids, mask, positions, width + max(limits))

@@ -18,43 +18,12 @@ the same distribution (the random stream differs, because finished rows keep dra
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .fast_gpt2 import GPT2Decoder
-from .generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, ContextTooLongError
-
-
-class StaticGPT2Decoder(GPT2Decoder):
-    """:class:`~critkl.fast_gpt2.GPT2Decoder` with a fixed batch and a fixed-size attention window."""
-
-    def _run_static(self, x: torch.Tensor, attn_mask: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
-        c = x.shape[-1]
-        scale = 1.0 / math.sqrt(c // self.n_head)
-        b = x.shape[0]
-        for i, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb) in enumerate(self.blocks):
-            h = F.layer_norm(x, (c,), l1w, l1b, self.eps)
-            q, k, v = torch.addmm(ab, h.view(-1, c), aw).view(b, 1, 3 * c).split(c, dim=2)
-            self.k[i].index_copy_(2, slot, self._heads(k))
-            self.v[i].index_copy_(2, slot, self._heads(v))
-            a = F.scaled_dot_product_attention(self._heads(q), self.k[i], self.v[i], attn_mask=attn_mask,
-                                               scale=scale)
-            a = a.transpose(1, 2).reshape(-1, c)
-            x = x + torch.addmm(pb, a, pw).view_as(x)
-            h = F.layer_norm(x, (c,), l2w, l2b, self.eps)
-            h = F.gelu(torch.addmm(fb, h.view(-1, c), fw), approximate=self.approx)
-            x = x + torch.addmm(mb, h, mw).view_as(x)
-        return F.layer_norm(x[:, -1], (c,), *self.ln_f, self.eps) @ self.lm_head.T
-
-    def step_static(self, token: torch.Tensor, position: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
-        """Write ``token`` (``(B,)``) at cache ``slot`` (a ``(1,)`` device tensor); ``(B, V)`` logits.
-        Every call has the same shapes, so it can be compiled or graph-captured."""
-        self.valid.index_fill_(1, slot, True)
-        x = (self.wte[token] + self.wpe[position])[:, None]
-        return self._run_static(x, self.valid[:, None, None, :], slot)
+from .generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, _pick, check_request, left_pad
 
 
 def generate_static(
@@ -77,37 +46,20 @@ def generate_static(
     >>> len(out[0]) <= 4
     True
     """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
     if cuda_graph and next(model.parameters()).device.type != "cuda":
         raise ValueError("cuda_graph=True needs a model on a CUDA device")
     if sync_every < 1:
         raise ValueError(f"sync_every must be >= 1, got {sync_every}")
+    limits = check_request(model, prompts, max_new_tokens, temperature)
     b = len(prompts)
     if b == 0:
         return ([], []) if return_logprobs else []
-    limits = [max_new_tokens] * b if isinstance(max_new_tokens, int) else list(max_new_tokens)
-    if len(limits) != b:
-        raise ValueError(f"max_new_tokens: got {len(limits)} limits for {b} prompts")
     if min(limits) < 1:
         raise ValueError("max_new_tokens: every prompt needs at least 1 new token")
-    n_ctx = model.config.n_positions
-    for i, (p, m) in enumerate(zip(prompts, limits, strict=True)):
-        if len(p) + m > n_ctx:
-            raise ContextTooLongError(
-                f"prompts[{i}]: {len(p)} prompt tokens + {m} new tokens exceed the model's "
-                f"context of {n_ctx}; the operands are too long for this model"
-            )
     device = next(model.parameters()).device
-    width, budget = max(len(p) for p in prompts), max(limits)
-    ids = torch.full((b, width), PAD_ID, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
-        mask[i, width - len(p):] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    dec = StaticGPT2Decoder(model)
+    ids, mask, positions = left_pad(prompts, device)
+    width, budget = ids.shape[1], max(limits)
+    dec = GPT2Decoder(model)
     with torch.no_grad():
         logits = dec.prefill(ids, mask, positions, width + budget)
         pos = positions[:, -1] + 1
@@ -122,12 +74,7 @@ def generate_static(
         closed = torch.zeros(b, dtype=torch.bool, device=device)
         scale = temperature if temperature > 0 else 1.0
         for t in range(budget):
-            if temperature == 0.0:
-                token = logits.argmax(-1)
-            else:
-                probs = torch.softmax(logits.float() / temperature, dim=-1)
-                token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            token = torch.where(done, PAD_ID, token)
+            token = torch.where(done, PAD_ID, _pick(logits, temperature, generator))
             out[:, t] = token
             if return_logprobs:
                 lps[:, t] = torch.log_softmax(logits.float() / scale, dim=-1).gather(-1, token[:, None])[:, 0]
@@ -147,7 +94,7 @@ def generate_static(
     return tokens, [row[:k] for row, k in zip(lps.tolist(), n, strict=True)]
 
 
-def _captured(dec: StaticGPT2Decoder, b: int, width: int, device: torch.device):
+def _captured(dec: GPT2Decoder, b: int, width: int, device: torch.device):
     """``dec.step_static`` as a replayed CUDA graph with static input buffers.
 
     Warm-up runs write to slot ``width``, the first slot the real loop writes, so they leave
