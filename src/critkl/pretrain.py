@@ -185,22 +185,14 @@ def heldout_metrics(model, max_digits: int, size: int, seed: int = 54321) -> dic
     problems = [sample_rl(max_digits, 1, rng) for _ in range(size)]
     texts = generate(model, problems, temperature=0.0, batch_size=size)
     acc = float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
+    from .rollout import pack, sequence_logprobs
+
+    gold = pack(problems, [encode(p.target) for p in problems], temperature=1.0)
     device = next(model.parameters()).device
-    logps = []
     with torch.no_grad():
-        for start in range(0, size, 32):
-            chunk = problems[start:start + 32]
-            rows = [(encode(p.prompt), encode(p.target)) for p in chunk]
-            width = max(len(a) + len(b) for a, b in rows)
-            ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.bool)
-            for i, (a, b) in enumerate(rows):
-                ids[i, : len(a) + len(b)] = torch.tensor(a + b)
-                mask[i, len(a): len(a) + len(b)] = True
-            ids, mask = ids.to(device), mask.to(device)
-            lp = model(input_ids=ids).logits.float().log_softmax(-1)[:, :-1]
-            tok = lp.gather(-1, ids[:, 1:, None])[..., 0]
-            logps += (tok * mask[:, 1:]).sum(1).tolist()
+        gold.ids, gold.attention_mask = gold.ids.to(device), gold.attention_mask.to(device)
+        gold.action_mask = gold.action_mask.to(device)
+        logps = sequence_logprobs(model, gold).sum(-1).tolist()
     return {"acc_heldout": acc, "logp_heldout": float(np.mean(logps))}
 
 
