@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--minibatch-episodes", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=1.5)
     ap.add_argument("--normalize-advantages", action="store_true")
+    ap.add_argument("--adam-eps", type=float, default=1e-8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -42,7 +43,8 @@ def main() -> None:
                        alpha=args.alpha if args.kl != "none" else 0.0, lr=args.lr,
                        gae_lambda=args.gae_lambda, policy_temperature=args.temperature,
                        episodes_per_collect=32, minibatch_episodes=args.minibatch_episodes,
-                       normalize_advantages=args.normalize_advantages, threads=args.threads,
+                       normalize_advantages=args.normalize_advantages, adam_eps=args.adam_eps,
+                       threads=args.threads,
                        seed=args.seed, out_dir=f"{tmp}/run").resolved()
         trainer = Trainer(cfg)
         rewards = []

@@ -29,6 +29,7 @@ def rl(
     weight_slope: float = typer.Option(None, help="w = slope·J^β + intercept [1]."),
     weight_intercept: float = typer.Option(None, help="[0]"),
     lr: float = typer.Option(None, help="Adam learning rate [1e-6, paper; tiny models need more]."),
+    adam_eps: float = typer.Option(None, help="Adam's epsilon [1e-8]."),
     episodes_per_collect: int = typer.Option(None, help="[50]"),
     minibatch_episodes: int = typer.Option(None, help="Episodes per Adam step [10]."),
     test_episodes: int = typer.Option(None, help="Held-out N+k test episodes [100]."),

@@ -44,6 +44,7 @@ class RLConfig:
     certainty_temperature: float | None = None
     policy_temperature: float = 2.0
     lr: float = 1e-6
+    adam_eps: float = 1e-8  # Adam's ε; larger values damp the sign-like steps on near-zero gradients
     episodes: int = 400  # training episodes in total (official §5.3 config: 8 collects × 50)
     episodes_per_collect: int = 50
     minibatch_episodes: int = 10  # episodes per Adam step (the official code uses transition minibatches)
@@ -95,6 +96,7 @@ class RLConfig:
             ("alpha", self.alpha >= 0, ">= 0"),
             ("beta", self.beta >= 0, ">= 0"),
             ("lr", self.lr > 0, "> 0"),
+            ("adam_eps", self.adam_eps > 0, "> 0"),
             ("train_digits", isinstance(self.train_digits, int) and self.train_digits >= 2, "an int >= 2"),
             ("episodes", self.episodes >= 0, ">= 0"),
             ("episodes_per_collect", self.episodes_per_collect >= 1, ">= 1"),

@@ -64,7 +64,7 @@ class Trainer:
         self.reference = copy.deepcopy(lm).eval().requires_grad_(False)
         torch.manual_seed(config.seed)  # value-head initialisation
         self.policy = ActorCritic(lm.train(), config.value_hidden)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=config.adam_eps)
         self.iteration = 0
         self.out = Path(config.out_dir)
         rng = np.random.default_rng([config.seed, 7])
