@@ -56,8 +56,11 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
     else:
         sections, data = _rl(experiment, scale, seeds, out, jobs, overrides or {}, console)
     meta["wall_seconds"] = time.perf_counter() - t0
+    if experiment == "certainty":  # greedy outputs and fixed problems: nothing is random
+        meta["seeds"] = []
+    seeds_text = f"seeds {meta['seeds']}" if meta["seeds"] else "deterministic (greedy), no seeds"
     head = [f"# critkl study: {experiment} ({scale} scale)", "",
-            f"Command: `{meta['command']}` · seeds {meta['seeds']} · wall time "
+            f"Command: `{meta['command']}` · {seeds_text} · wall time "
             f"{meta['wall_seconds'] / 60:.1f} min · Python {meta['python']}.", ""]
     return write(out, meta, head + sections, data)
 
