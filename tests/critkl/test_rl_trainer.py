@@ -73,6 +73,9 @@ def test_config_errors_name_the_field(tmp_path):
         _trainer(tmp_path, "x", train_digits=1)
     with pytest.raises(ValueError, match="variant"):
         RLConfig(variant="mine").resolved()
+    with pytest.raises(ValueError, match="adam_eps"):
+        RLConfig(adam_eps=0.0).resolved()
+    assert _trainer(tmp_path, "eps", adam_eps=1e-4).optimizer.defaults["eps"] == 1e-4
     t = _trainer(tmp_path, "cfg", episodes=2)
     t.run(resume=False, until=1)
     with pytest.raises(ValueError, match="different config"):
