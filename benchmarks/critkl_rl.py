@@ -32,7 +32,7 @@ import torch
 
 from critkl import load_model
 from critkl.arithmetic import is_correct, sample_rl
-from critkl.generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID
+from critkl.generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, left_pad
 from critkl.kl import certainty, kl_estimate, prioritized_weight
 from critkl.model import max_digits_of
 from critkl.rl import RLConfig, Trainer
@@ -41,19 +41,9 @@ from critkl.rollout import episode_limits
 from critkl.tokenizer import decode, encode
 
 
-def _left_pad(seqs: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(s)
-        mask[i, width - len(s):] = 1
-    return ids.to(device), mask.to(device)
-
-
 def _last(lm, seqs, device):
     """Last-position logits and post-ln_f hidden states of each (left-padded) prefix."""
-    ids, mask = _left_pad(seqs, device)
+    ids, mask, _ = left_pad(seqs, device)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     h = lm.transformer(input_ids=ids, attention_mask=mask, position_ids=pos).last_hidden_state[:, -1]
     return lm.lm_head(h), h

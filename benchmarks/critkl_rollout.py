@@ -30,7 +30,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from critkl import load_model
 from critkl.arithmetic import sample_rl
-from critkl.generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, generate_ids
+from critkl.generation import _CLOSE_IDS, NEWLINE_ID, PAD_ID, generate_ids, left_pad
 from critkl.model import max_digits_of
 from critkl.rollout import episode_limits, sample_continuations
 from critkl.tokenizer import encode
@@ -60,16 +60,11 @@ class ScratchpadStop(StoppingCriteria):
 @torch.no_grad()
 def rollout_generate(model, prompts, limits, temperature, seed):
     """Sampled episodes and their log-probs through ``model.generate``."""
-    device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = torch.tensor(p)
-        mask[i, width - len(p):] = 1
+    ids, mask, _ = left_pad(prompts, next(model.parameters()).device)
+    width = ids.shape[1]
     torch.manual_seed(seed)
     stop = ScratchpadStop(width, limits)
-    out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True,
+    out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
                          temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max(limits),
                          stopping_criteria=StoppingCriteriaList([stop]), output_scores=True,
                          return_dict_in_generate=True, pad_token_id=PAD_ID)
