@@ -6,6 +6,7 @@ prints the loss, then the sampled accuracy at T=1.5 on 64 fixed 3-digit problems
 
     python examples/critkl_adam_first_step.py --lr 1e-3
     python examples/critkl_adam_first_step.py --lr 1e-4
+    python examples/critkl_adam_first_step.py --optimizer sgd --lr 10 --steps 10
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--temperature", type=float, default=1.5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, _ = load_model("tiny-n3")
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = (torch.optim.Adam(params, lr=args.lr) if args.optimizer == "adam"
+                 else torch.optim.SGD(params, lr=args.lr))
     rng = np.random.default_rng(99)
     test = [sample_rl(2, 1, rng) for _ in range(64)]
 
