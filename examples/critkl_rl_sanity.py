@@ -1,13 +1,14 @@
 """RL engine sanity check: can RL sharpen a policy on problems it already solves half the time?
 
 tiny-n3 samples 3-digit problems correctly 57% of the time at T=1.5 (1.6% at T=2). Reward-driven
-training should push that up. The script relabels a copy of tiny-n3 as N=2 (so 3-digit episodes
-are the trainer's "N+1"), runs ``--collects`` RL iterations of 32 episodes with any RLConfig
+training should push that up. The script treats tiny-n3 as N=2 (``pretrained_digits=2``, so 3-digit
+episodes are the trainer's "N+1"), runs ``--collects`` RL iterations of 32 episodes with any RLConfig
 overrides, and prints the train reward and entropy per collect and per window of 10 collects.
 Results and their reading: docs/critkl-rl.md, "Engine sanity check".
 
     python examples/critkl_rl_sanity.py --lr 1e-5 --kl prioritized --collects 70
     python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --gae-lambda 1.0 --collects 10
+    python examples/critkl_rl_sanity.py --lr 1e-2 --kl none --trainable ln_f --collects 30   # rises
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import tempfile
 
 import numpy as np
 
-from critkl.model import load_model, save_model
 from critkl.rl import RLConfig, Trainer
 
 
@@ -32,18 +32,16 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.5)
     ap.add_argument("--normalize-advantages", action="store_true")
     ap.add_argument("--adam-eps", type=float, default=1e-8)
+    ap.add_argument("--trainable", default="", help="regex of LM parameters to train (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model, tok = load_model("tiny-n3")
-        model.config.critkl_max_digits = 2
-        save_model(model, tok, f"{tmp}/tiny-as-n2")
-        cfg = RLConfig(model=f"{tmp}/tiny-as-n2", train_digits=3, variant="paper", kl=args.kl,
+        cfg = RLConfig(model="tiny-n3", pretrained_digits=2, train_digits=3, variant="paper", kl=args.kl,
                        alpha=args.alpha if args.kl != "none" else 0.0, lr=args.lr,
                        gae_lambda=args.gae_lambda, policy_temperature=args.temperature,
                        episodes_per_collect=32, minibatch_episodes=args.minibatch_episodes,
-                       normalize_advantages=args.normalize_advantages, adam_eps=args.adam_eps,
+                       normalize_advantages=args.normalize_advantages, adam_eps=args.adam_eps, trainable=args.trainable,
                        threads=args.threads,
                        seed=args.seed, out_dir=f"{tmp}/run").resolved()
         trainer = Trainer(cfg)

@@ -190,7 +190,7 @@ def certainty(
 
 @app.command()
 def reproduce(
-    experiment: str = typer.Argument(..., help="pretraining, certainty, prioritized-kl, beta-sweep or pretraining-levels."),
+    experiment: str = typer.Argument(..., help="pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
     scale: str = typer.Option("cpu", help="cpu (tiny-n3 → 4 digits, minutes) or gpu (paper settings)."),
     seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 5 for prioritized-kl)."),
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),

@@ -31,3 +31,8 @@ def test_rl_command_errors_name_the_option(tmp_path):
     bad.write_text(json.dumps({"learning_rate": 1}))
     res = CliRunner().invoke(app, ["rl", "--config", str(bad)])
     assert res.exit_code == 2 and "learning_rate" in res.output
+
+
+def test_rl_command_rejects_a_bad_trainable_pattern():
+    res = CliRunner().invoke(app, ["rl", "--trainable", "ln_("])
+    assert res.exit_code == 2 and "trainable must be a regular expression" in res.output

@@ -129,3 +129,46 @@ def test_sanity_example_runs(monkeypatch, capsys):
     module.main()
     out = capsys.readouterr().out
     assert "collect   0  reward" in out and "mean reward per 10 collects" in out
+
+
+def test_trainable_trains_only_the_matching_parameters(tmp_path):
+    torch.set_num_threads(1)
+    t = _trainer(tmp_path, "lnf", trainable=r"ln_f", episodes=2)
+    before = {k: v.detach().clone() for k, v in t.policy.lm.named_parameters()}
+    trained = {id(p) for g in t.optimizer.param_groups for p in g["params"]}
+    lm_trained = [n for n, p in t.policy.lm.named_parameters() if id(p) in trained]
+    assert lm_trained == ["transformer.ln_f.weight", "transformer.ln_f.bias"]
+    assert all(id(p) in trained for p in t.policy.value_head.parameters())
+    t.run(resume=False)
+    for name, p in t.policy.lm.named_parameters():
+        assert torch.equal(before[name], p) != name.startswith("transformer.ln_f"), name
+
+
+def test_trainable_errors_name_the_field(tmp_path):
+    with pytest.raises(ValueError, match="trainable must be a regular expression"):
+        RLConfig(trainable="ln_(").resolved()
+    with pytest.raises(ValueError, match="trainable='nothing_like_this' matches no"):
+        _trainer(tmp_path, "none", trainable="nothing_like_this")
+
+
+def test_select_trainable_keeps_frozen_positions_frozen():
+    from critkl.rl.trainer import select_trainable
+
+    lm = build_model("tiny", 1, seed=0, position_embeddings=False)
+    names = select_trainable(lm, "")
+    assert "transformer.wpe.weight" not in names and "transformer.wte.weight" in names
+    assert select_trainable(lm, "wpe|ln_f") == ["transformer.ln_f.weight", "transformer.ln_f.bias"]
+
+
+def test_pretrained_digits_overrides_the_models_length(tmp_path):
+    lm = build_model("tiny", 3, seed=0)
+    cfg = RLConfig(out_dir=str(tmp_path / "n"), pretrained_digits=2, train_digits=3, test_episodes=8,
+                   in_dist_episodes=2)
+    t = Trainer(cfg, lm=lm, tokenizer=CharTokenizer())
+    assert (t.n, t.k) == (2, 1)
+    assert max(max(len(str(p.a)), len(str(p.b))) for p in t.test_problems) == 3
+    assert all(max(p.a, p.b) < 100 for p in t.in_dist_problems)
+    with pytest.raises(ValueError, match="exceed the pre-training length N=3"):
+        Trainer(RLConfig(out_dir=str(tmp_path / "m"), train_digits=3), lm=lm, tokenizer=CharTokenizer())
+    with pytest.raises(ValueError, match="pretrained_digits"):
+        RLConfig(pretrained_digits=-1).resolved()

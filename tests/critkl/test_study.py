@@ -18,6 +18,8 @@ def test_arms_of_each_rl_experiment():
     assert betas == [10.0, 50.0, 150.0, 500.0, 1000.0, 10000.0]
     levels = rl_arms("pretraining-levels", "gpu")
     assert [a.overrides["train_digits"] for a in levels] == [9, 11, 13, 15]
+    check = {a.name: a.overrides for a in rl_arms("engine-check", "cpu")}
+    assert check["ln_f"]["trainable"] == "ln_f" and check["ln_f-4digits"]["train_digits"] == 4
     with pytest.raises(ValueError, match="not an RL experiment"):
         rl_arms("certainty", "cpu")
     with pytest.raises(ValueError, match="scale must be one of"):
@@ -91,3 +93,15 @@ def test_claims_without_any_success_are_not_testable():
     some = [dict(r) for r in zero]
     some[1]["train_acc"] = 0.03
     assert not no_signal({"prioritized": [zero], "standard": [some]})
+
+
+def test_engine_check_verdicts_follow_the_paired_change():
+    from critkl.study.experiments import Arm
+    from critkl.study.reproduce import _engine_check_claims
+
+    arms = [Arm("up", "rises", {}), Arm("down", "falls", {}), Arm("flat", "flat", {})]
+    sums = {"up": [{"start": 0.5, "end": e} for e in (0.7, 0.72, 0.69)],
+            "down": [{"start": 0.5, "end": e} for e in (0.2, 0.25, 0.1)],
+            "flat": [{"start": 0.5, "end": e} for e in (0.45, 0.55, 0.5)]}
+    text = _engine_check_claims(["up", "down", "flat"], arms, sums)["text"]
+    assert "RISES" in text[0] and "FALLS" in text[1] and "DOES NOT MOVE" in text[2]

@@ -13,6 +13,7 @@ from .config import RLConfig
 def rl(
     model: str = typer.Option("tiny-n3", help="Model folder or shipped name (tiny-n3)."),
     train_digits: int = typer.Option(None, "--train-digits", "-d", help="N+k: digits of the RL problems [4]."),
+    pretrained_digits: int = typer.Option(None, help="N, the pre-training length (0: the model's own) [0]."),
     kl: str = typer.Option(None, help="none, standard or prioritized [prioritized]."),
     alpha: float = typer.Option(None, help="KL coefficient α [5, paper Table 3]."),
     beta: float = typer.Option(None, help="Prioritized-KL exponent β [150]."),
@@ -30,6 +31,7 @@ def rl(
     weight_intercept: float = typer.Option(None, help="[0]"),
     lr: float = typer.Option(None, help="Adam learning rate [1e-6, paper; tiny models need more]."),
     adam_eps: float = typer.Option(None, help="Adam's epsilon [1e-8]."),
+    trainable: str = typer.Option(None, help="Regex on LM parameter names: train only those, e.g. 'ln_' (LayerNorms) [all]."),
     episodes_per_collect: int = typer.Option(None, help="[50]"),
     minibatch_episodes: int = typer.Option(None, help="Episodes per Adam step [10]."),
     test_episodes: int = typer.Option(None, help="Held-out N+k test episodes [100]."),

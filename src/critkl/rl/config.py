@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class RLConfig:
 
     model: str = "tiny-n3"
     train_digits: int = 4  # N+k: RL problems have one operand of this many digits
+    pretrained_digits: int = 0  # N; 0: the model's own (config critkl_max_digits). Set it to treat a length
+    # the model was trained on as "N+k", e.g. to sharpen tiny-n3 on 3 digits at a high temperature
     out_dir: str = "runs/rl"
     variant: str = "official"
     algo: str = "a2c"
@@ -45,6 +48,7 @@ class RLConfig:
     policy_temperature: float = 2.0
     lr: float = 1e-6
     adam_eps: float = 1e-8  # Adam's ε; larger values damp the sign-like steps on near-zero gradients
+    trainable: str = ""  # regex on LM parameter names: only matching ones are trained ("" or ".": all)
     episodes: int = 400  # training episodes in total (official §5.3 config: 8 collects × 50)
     episodes_per_collect: int = 50
     minibatch_episodes: int = 10  # episodes per Adam step (the official code uses transition minibatches)
@@ -98,6 +102,8 @@ class RLConfig:
             ("lr", self.lr > 0, "> 0"),
             ("adam_eps", self.adam_eps > 0, "> 0"),
             ("train_digits", isinstance(self.train_digits, int) and self.train_digits >= 2, "an int >= 2"),
+            ("pretrained_digits", isinstance(self.pretrained_digits, int) and self.pretrained_digits >= 0,
+             "an int >= 0"),
             ("episodes", self.episodes >= 0, ">= 0"),
             ("episodes_per_collect", self.episodes_per_collect >= 1, ">= 1"),
             ("minibatch_episodes", self.minibatch_episodes >= 1, ">= 1"),
@@ -110,6 +116,11 @@ class RLConfig:
             ("eval_every", self.eval_every >= 1, ">= 1"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
         ]
+        try:
+            re.compile(self.trainable)
+        except (re.error, TypeError) as e:
+            raise ValueError(f"trainable must be a regular expression on parameter names, got "
+                             f"{self.trainable!r}: {e}") from e
         for name, ok, want in checks:
             if not ok:
                 raise ValueError(f"{name} must be {want}, got {getattr(self, name)!r}")

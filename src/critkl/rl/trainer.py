@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -42,6 +43,30 @@ def _columns(attention_mask: torch.Tensor) -> tuple[int, int]:
     return int(used[0]), int(used[-1]) + 1
 
 
+def select_trainable(lm, pattern: str) -> list[str]:
+    """Freeze every LM parameter whose name does not match ``pattern`` (``re.search``); return the
+    names left trainable. ``""`` keeps all. Parameters frozen before (a NoPE position table) stay frozen.
+
+    Training a few tensors, e.g. ``"ln_f"`` or ``"ln_"`` (the LayerNorms), is a cheap, stable way to
+    fine-tune a small, sharply pre-trained model: fresh Adam's sign-like first steps on all weight
+    matrices move it far out of its minimum (docs/critkl-rl.md, "Which weights move").
+
+    >>> select_trainable(load_model("tiny-n3")[0], r"ln_f")  # doctest: +SKIP
+    ['transformer.ln_f.weight', 'transformer.ln_f.bias']
+    """
+    rx = re.compile(pattern)
+    kept = []
+    for name, p in lm.named_parameters():
+        if pattern and not rx.search(name):
+            p.requires_grad_(False)
+        elif p.requires_grad:
+            kept.append(name)
+    if not kept:
+        raise ValueError(f"trainable={pattern!r} matches no trainable parameter of the model; names look like "
+                         f"{[n for n, _ in lm.named_parameters()][:3]}")
+    return kept
+
+
 class Trainer:
     """Holds the policy (actor-critic), the frozen reference, the optimizer and the run folder.
 
@@ -56,15 +81,17 @@ class Trainer:
         if lm is None:
             lm, tokenizer = load_model(config.model)
         self.tokenizer = tokenizer
-        self.n = max_digits_of(lm)
+        self.n = config.pretrained_digits or max_digits_of(lm)
         self.k = config.train_digits - self.n
         if self.k < 1:
-            raise ValueError(f"train_digits must exceed the model's pre-training length N={self.n}, "
+            raise ValueError(f"train_digits must exceed the pre-training length N={self.n}, "
                              f"got {config.train_digits}")
         self.reference = copy.deepcopy(lm).eval().requires_grad_(False)
         torch.manual_seed(config.seed)  # value-head initialisation
         self.policy = ActorCritic(lm.train(), config.value_hidden)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr, eps=config.adam_eps)
+        select_trainable(self.policy.lm, config.trainable)
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps)
         self.iteration = 0
         self.out = Path(config.out_dir)
         rng = np.random.default_rng([config.seed, 7])

@@ -16,12 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from .aggregate import critical_keys, paired, read_log, t_half_width
-from .experiments import EXPERIMENTS, PRETRAIN_DIGITS, SCALE_SETTINGS, SCALES, rl_arms
+from .experiments import (
+    ENGINE_CHECK_SETTINGS,
+    EXPERIMENTS,
+    PRETRAIN_DIGITS,
+    SCALE_SETTINGS,
+    SCALES,
+    rl_arms,
+)
 from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
 
 DEFAULT_SEEDS = {"prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
-                 "pretraining": 1}
+                 "pretraining": 1, "engine-check": 3}
 
 
 def _command() -> str:
@@ -68,7 +75,7 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
 # ----------------------------------------------------------------------------- RL experiments
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     arms = rl_arms(experiment, scale)
-    base = {**SCALE_SETTINGS[scale], **overrides}
+    base = {**(ENGINE_CHECK_SETTINGS if experiment == "engine-check" else SCALE_SETTINGS[scale]), **overrides}
     runs = run_all(base, arms, seeds, out, jobs=jobs, console=console)
     logs = {arm.name: [] for arm in arms}
     for arm, _, folder in runs:
@@ -98,7 +105,8 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
                      + f" | {len(s)} |")
     lines.append("")
     claims = _claims(experiment, arms, logs, sums, keys)
-    lines += ["## The paper's claims", ""] + [f"- {c}" for c in claims["text"]] + [""]
+    title = "What the check shows" if experiment == "engine-check" else "The paper's claims"
+    lines += [f"## {title}", ""] + [f"- {c}" for c in claims["text"]] + [""]
     lines += ["Per-run logs: `runs/<arm>/seed<k>/log.jsonl` under the output folder."]
     return lines, {"arms": {a.name: {"label": a.label, "overrides": a.overrides} for a in arms},
                    "settings": base, "table": table, "claims": claims,
@@ -132,6 +140,8 @@ def _verdict(ok: bool, untestable: bool) -> str:
 def _claims(experiment, arms, logs, sums, keys) -> dict:
     text, out = [], {}
     names = [a.name for a in arms]
+    if experiment == "engine-check":
+        return _engine_check_claims(names, arms, sums)
     untestable = no_signal(logs)
     out["no_signal"] = untestable
     if untestable:
@@ -182,6 +192,19 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
                     + (". Only one pre-training level at this scale: the claim cannot be tested."
                        if len(names) < 2 else "."))
     return {"text": text, **out}
+
+
+def _engine_check_claims(names, arms, sums) -> dict:
+    """Per arm: does held-out accuracy rise over the start model (paired end − start over seeds)?"""
+    text, gains = [], {}
+    labels = {a.name: a.label for a in arms}
+    for n in names:
+        g = paired([s["end"] for s in sums[n]], [s["start"] for s in sums[n]])
+        gains[n] = g
+        word = {"higher": "RISES", "lower": "FALLS"}.get(g["verdict"], "DOES NOT MOVE SIGNIFICANTLY")
+        text.append(f"**{labels[n]}: held-out accuracy {word}.** Start "
+                    f"{np.mean([s['start'] for s in sums[n]]):.3f}, end − start {fmt(g)}.")
+    return {"text": text, "gain": gains}
 
 
 # ----------------------------------------------------------------------------- certainty
