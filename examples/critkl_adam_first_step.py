@@ -7,11 +7,14 @@ prints the loss, then the sampled accuracy at T=1.5 on 64 fixed 3-digit problems
     python examples/critkl_adam_first_step.py --lr 1e-3
     python examples/critkl_adam_first_step.py --lr 1e-4
     python examples/critkl_adam_first_step.py --optimizer sgd --lr 10 --steps 10
+    python examples/critkl_adam_first_step.py --only ln_f --lr 1e-2 --steps 10   # rises
+    python examples/critkl_adam_first_step.py --only 'mlp|attn' --lr 3e-4 --steps 10   # collapses
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 import torch
@@ -28,11 +31,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--temperature", type=float, default=1.5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", default="", help="regex: train only the matching parameters (e.g. ln_f)")
     ap.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, _ = load_model("tiny-n3")
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for n, p in model.named_parameters() if p.requires_grad and re.search(args.only, n)]
+    print(f"training {len(params)} tensors ({sum(p.numel() for p in params):,} weights)")
     optimizer = (torch.optim.Adam(params, lr=args.lr) if args.optimizer == "adam"
                  else torch.optim.SGD(params, lr=args.lr))
     rng = np.random.default_rng(99)

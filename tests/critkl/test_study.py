@@ -105,3 +105,24 @@ def test_engine_check_verdicts_follow_the_paired_change():
             "flat": [{"start": 0.5, "end": e} for e in (0.45, 0.55, 0.5)]}
     text = _engine_check_claims(["up", "down", "flat"], arms, sums)["text"]
     assert "RISES" in text[0] and "FALLS" in text[1] and "DOES NOT MOVE" in text[2]
+
+
+def test_pretraining_claims_on_hand_made_curves():
+    from critkl.study.pretraining import drops_beyond_n, improves_with_n
+
+    flat_zero = {3: {3: (0.98, 0.96, 1.0), 4: (0.0, 0.0, 0.0)}, 4: {4: (0.97, 0.95, 0.99), 5: (0.0, 0.0, 0.0)}}
+    assert drops_beyond_n(flat_zero) and not improves_with_n(flat_zero)
+    rising = {3: {3: (0.98, 0.96, 1.0), 4: (0.1, 0.06, 0.14)}, 4: {4: (0.97, 0.95, 0.99), 5: (0.5, 0.43, 0.57)}}
+    assert drops_beyond_n(rising) and improves_with_n(rising)
+    no_drop = {3: {3: (0.9, 0.85, 0.95), 4: (0.88, 0.83, 0.93)}}
+    assert not drops_beyond_n(no_drop) and not improves_with_n(no_drop)
+
+
+def test_tiny_pretraining_study_runs_in_parallel_and_reports(tmp_path):
+    over = {"steps": 2, "digits": (1, 2), "eval_size": 4}
+    report = reproduce("pretraining", seeds=1, out=tmp_path, jobs=2, overrides=over)
+    text = report.read_text()
+    assert "### N = 1" in text and "### N = 2" in text and "Accuracy drops beyond N" in text
+    assert (tmp_path / "length_generalization.png").stat().st_size > 0
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert set(data["pretraining"]) == {"1", "2"} and "identical" in data["claims"]

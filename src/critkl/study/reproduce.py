@@ -19,11 +19,11 @@ from .aggregate import critical_keys, paired, read_log, t_half_width
 from .experiments import (
     ENGINE_CHECK_SETTINGS,
     EXPERIMENTS,
-    PRETRAIN_DIGITS,
     SCALE_SETTINGS,
     SCALES,
     rl_arms,
 )
+from .pretraining import run_pretraining
 from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
 
@@ -59,7 +59,7 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
     if experiment == "certainty":
         sections, data = _certainty(scale, seeds, out, overrides or {})
     elif experiment == "pretraining":
-        sections, data = _pretraining(scale, seeds, out, overrides or {}, console)
+        sections, data = run_pretraining(scale, out, overrides or {}, jobs=jobs, console=console)
     else:
         sections, data = _rl(experiment, scale, seeds, out, jobs, overrides or {}, console)
     meta["wall_seconds"] = time.perf_counter() - t0
@@ -248,28 +248,3 @@ def _certainty(scale, seeds, out, overrides):
                      f"the analysed outputs {row.accuracy:.2f}.")
     lines += ["", "![heatmap](heatmap.png)", ""]
     return lines, {"table": data}
-
-
-# ----------------------------------------------------------------------------- pre-training
-def _pretraining(scale, seeds, out, overrides, console):
-    from ..evaluate import length_table, markdown_table
-    from ..pretrain import PretrainConfig, pretrain
-
-    size = overrides.get("size", "tiny" if scale == "cpu" else "small")
-    steps = int(overrides.get("steps", 1500 if scale == "cpu" else 6000))
-    lines, data = [], {}
-    for n in PRETRAIN_DIGITS[scale]:
-        cfg = PretrainConfig(max_digits=n, size=size, steps=steps, out_dir=str(out / f"n{n}"),
-                             position_jitter=scale == "cpu", eval_every=max(1, steps // 5))
-        t = time.perf_counter()
-        final = pretrain(cfg, progress=console is not None)
-        from ..model import load_model
-
-        model, _ = load_model(final)
-        cells = length_table(model, n, size=int(overrides.get("eval_size", 200)),
-                             temperatures=(0.0, 1.0))
-        data[n] = {"model": str(final), "seconds": time.perf_counter() - t,
-                   "cells": [asdict(c) for c in cells]}
-        lines += [f"### N = {n} (`{final}`, {data[n]['seconds'] / 60:.1f} min)", "",
-                  markdown_table(cells, n), ""]
-    return lines, {"pretraining": data}
