@@ -9,6 +9,9 @@ Results and their reading: docs/critkl-rl.md, "Engine sanity check".
     python examples/critkl_rl_sanity.py --lr 1e-5 --kl prioritized --collects 70
     python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --gae-lambda 1.0 --collects 10
     python examples/critkl_rl_sanity.py --lr 1e-2 --kl none --trainable ln_f --collects 30   # rises
+    python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --entropy-coef 0 --value-coef 0 --collects 15
+    python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --advantage success --collects 10
+    python examples/critkl_rl_sanity.py --lr 0.1 --kl none --optimizer sgd --collects 15
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import tempfile
 
 import numpy as np
+import torch
 
 from critkl.rl import RLConfig, Trainer
 
@@ -33,6 +37,12 @@ def main() -> None:
     ap.add_argument("--normalize-advantages", action="store_true")
     ap.add_argument("--adam-eps", type=float, default=1e-8)
     ap.add_argument("--trainable", default="", help="regex of LM parameters to train (default: all)")
+    ap.add_argument("--entropy-coef", type=float, default=None)
+    ap.add_argument("--value-coef", type=float, default=0.1)
+    ap.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                    help="sgd replaces the trainer's Adam by plain SGD at --lr (a control)")
+    ap.add_argument("--advantage", choices=("a2c", "success"), default="a2c",
+                    help="success: +1 on every token of a solved episode, 0 otherwise (expert iteration)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -42,9 +52,21 @@ def main() -> None:
                        gae_lambda=args.gae_lambda, policy_temperature=args.temperature,
                        episodes_per_collect=32, minibatch_episodes=args.minibatch_episodes,
                        normalize_advantages=args.normalize_advantages, adam_eps=args.adam_eps, trainable=args.trainable,
-                       threads=args.threads,
+                       threads=args.threads, entropy_coef=args.entropy_coef, value_coef=args.value_coef,
                        seed=args.seed, out_dir=f"{tmp}/run").resolved()
         trainer = Trainer(cfg)
+        if args.optimizer == "sgd":
+            trainer.optimizer = torch.optim.SGD([p for p in trainer.policy.parameters() if p.requires_grad],
+                                                lr=args.lr)
+        if args.advantage == "success":
+            prepare = trainer.prepare
+
+            def success_advantage(ro):
+                prep = prepare(ro)
+                prep["adv"] = ro.correct.float()[:, None] * ro.action_mask
+                return prep
+
+            trainer.prepare = success_advantage
         rewards = []
         for i in range(args.collects):
             rec = trainer.step()

@@ -116,19 +116,36 @@ def test_static_decoding_rollouts_train(tmp_path):
         _trainer(tmp_path, "bad", decoding="graph")
 
 
-def test_sanity_example_runs(monkeypatch, capsys):
+def _run_example(monkeypatch, capsys, name, *argv):
     import importlib.util
     import pathlib
     import sys
 
-    path = pathlib.Path(__file__).parents[2] / "examples" / "critkl_rl_sanity.py"
-    spec = importlib.util.spec_from_file_location("critkl_rl_sanity", path)
+    path = pathlib.Path(__file__).parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(sys, "argv", ["critkl_rl_sanity.py", "--collects", "1", "--threads", "1"])
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
     module.main()
-    out = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_sanity_example_runs(monkeypatch, capsys):
+    out = _run_example(monkeypatch, capsys, "critkl_rl_sanity", "--collects", "1", "--threads", "1")
     assert "collect   0  reward" in out and "mean reward per 10 collects" in out
+    out = _run_example(monkeypatch, capsys, "critkl_rl_sanity", "--collects", "1", "--optimizer", "sgd",
+                       "--advantage", "success", "--trainable", "ln_f", "--lr", "0.01")
+    assert "collect   0  reward" in out
+
+
+def test_diagnostic_examples_run(monkeypatch, capsys):
+    out = _run_example(monkeypatch, capsys, "critkl_weight_noise", "--eps", "1e-4", "--seeds", "1")
+    assert "unperturbed: sampled accuracy" in out and "eps 0.0001, seed 0" in out
+    out = _run_example(monkeypatch, capsys, "critkl_sft_upper_bound", "--steps", "1", "--every", "1",
+                       "--batch", "2")
+    assert "step 0:" in out and "step 1: loss" in out
+    out = _run_example(monkeypatch, capsys, "critkl_adam_first_step", "--steps", "1", "--only", "ln_f")
+    assert "training 2 tensors" in out
 
 
 def test_trainable_trains_only_the_matching_parameters(tmp_path):
