@@ -197,14 +197,24 @@ def reproduce(
     jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core)."),
     episodes: int = typer.Option(0, help="Override the scale's training episodes per run (0: keep)."),
     model: str = typer.Option(None, help="Override the scale's start model (folder or tiny-n3)."),
+    digits: str = typer.Option(None, help="pretraining: the N to train, comma-separated (default: 3,4,5 cpu; 7,9,11,13 gpu)."),
+    steps: int = typer.Option(0, help="pretraining: optimizer steps per model (0: 1500 cpu, 6000 gpu)."),
 ) -> None:
     """Run one of the paper's experiments over seeds; write report.md, PNG plots and results.json."""
     from rich.console import Console
 
     from .study import reproduce as run
 
-    overrides = {k: v for k, v in {"episodes": episodes or None, "model": model}.items() if v is not None}
+    overrides = {k: v for k, v in {"episodes": episodes or None, "model": model, "steps": steps or None}.items()
+                 if v is not None}
     try:
+        if digits:
+            try:
+                overrides["digits"] = tuple(int(x) for x in digits.split(","))
+            except ValueError:
+                raise ValueError(f"--digits must be comma-separated integers such as 3,4, got {digits!r}") from None
+            if min(overrides["digits"]) < 1:
+                raise ValueError(f"--digits must be >= 1, got {digits!r}")
         path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
                    overrides=overrides, console=Console())
     except (ValueError, FileNotFoundError) as e:

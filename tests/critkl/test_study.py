@@ -126,3 +126,15 @@ def test_tiny_pretraining_study_runs_in_parallel_and_reports(tmp_path):
     assert (tmp_path / "length_generalization.png").stat().st_size > 0
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["pretraining"]) == {"1", "2"} and "identical" in data["claims"]
+
+
+def test_reproduce_command_checks_its_pretraining_options(tmp_path):
+    from typer.testing import CliRunner
+
+    from critkl.cli import app
+
+    res = CliRunner().invoke(app, ["reproduce", "pretraining", "--digits", "3,x", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "--digits must be comma-separated integers" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "prioritized-kl", "--steps", "10", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "steps only apply to the pretraining experiment" in res.output
+    assert not any(tmp_path.iterdir())

@@ -49,6 +49,10 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    only_pretraining = sorted(set(overrides or {}) & {"steps", "digits", "size", "eval_size"})
+    if only_pretraining and experiment != "pretraining":
+        raise ValueError(f"{', '.join(only_pretraining)} only apply to the pretraining experiment, "
+                         f"not {experiment}")
     seeds = DEFAULT_SEEDS[experiment] if seeds is None else seeds
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
