@@ -10,7 +10,7 @@ Results and their reading: docs/critkl-rl.md, "Engine sanity check".
     python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --gae-lambda 1.0 --collects 10
     python examples/critkl_rl_sanity.py --lr 1e-2 --kl none --trainable ln_f --collects 30   # rises
     python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --entropy-coef 0 --value-coef 0 --collects 15
-    python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --advantage success --collects 10
+    python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --advantage success --entropy-coef 0 --value-coef 0 --collects 10
     python examples/critkl_rl_sanity.py --lr 0.1 --kl none --optimizer sgd --collects 15
 """
 

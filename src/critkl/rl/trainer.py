@@ -119,7 +119,8 @@ class Trainer:
             return False
         state = torch.load(path, weights_only=False)
         if state["config"] != asdict(self.config):
-            diff = sorted(k for k, v in state["config"].items() if asdict(self.config).get(k) != v)
+            now = asdict(self.config)
+            diff = sorted(k for k in set(now) | set(state["config"]) if now.get(k) != state["config"].get(k))
             raise ValueError(f"checkpoint {path} was written with a different config (fields {diff}); "
                              "use another out_dir or the same settings")
         self.policy.load_state_dict(state["policy"])
