@@ -30,8 +30,11 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str) -> None
 
     keys = [(HELDOUT, "held-out N+k accuracy (sampled)"),
             ("in_dist_acc_sampled", "in-distribution accuracy (sampled)")]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, (key, name) in zip(axes, keys):
+    logged = {k for logs in arms_logs.values() for log in logs for r in log for k in r}
+    keys = [kn for kn in keys if kn[0] == HELDOUT or kn[0] in logged]  # no empty panel
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    axes = axes[0]
+    for ax, (key, name) in zip(axes, keys, strict=True):
         _plot_curves(ax, arms_logs, labels, key)
         ax.set_title(name)
         ax.set_ylim(-0.02, 1.02)
