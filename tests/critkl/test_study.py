@@ -126,6 +126,11 @@ def test_tiny_pretraining_study_runs_in_parallel_and_reports(tmp_path):
     assert (tmp_path / "length_generalization.png").stat().st_size > 0
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["pretraining"]) == {"1", "2"} and "identical" in data["claims"]
+    # a re-run reads both models' measurements back instead of training or evaluating again
+    (tmp_path / "n1" / "checkpoint").rename(tmp_path / "n1" / "moved")
+    again = reproduce("pretraining", seeds=1, out=tmp_path, jobs=1, overrides=over)
+    assert json.loads((again.parent / "results.json").read_text())["pretraining"] == data["pretraining"]
+    assert not (tmp_path / "n1" / "checkpoint").exists()
 
 
 def test_reproduce_command_checks_its_pretraining_options(tmp_path):

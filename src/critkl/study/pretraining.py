@@ -2,7 +2,8 @@
 a plot, and the claims judged.
 
 Models of different N train in parallel worker processes (longest first); each resumes from its own
-checkpoint when the study is re-run.
+checkpoint when the study is re-run, and a model already trained and measured (``nN/length_table.json``
+with the same settings) is read back instead.
 
 >>> drops_beyond_n({3: {3: (1.0, 0.98, 1.0), 4: (0.0, 0.0, 0.0)}})
 True
@@ -10,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict
@@ -30,6 +32,12 @@ def _train_and_measure(n: int, size: str, steps: int, out_dir: str, eval_size: i
     from ..model import load_model
     from ..pretrain import PretrainConfig, pretrain
 
+    cache = Path(out_dir) / "length_table.json"
+    key = {"n": n, "size": size, "steps": steps, "eval_size": eval_size, "position_jitter": position_jitter}
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:  # trained and measured by an earlier run of the study
+            return saved["result"]
     torch.set_num_threads(threads)
     cfg = PretrainConfig(max_digits=n, size=size, steps=steps, out_dir=out_dir, threads=threads,
                          position_jitter=position_jitter, eval_every=max(1, steps // 5))
@@ -37,7 +45,9 @@ def _train_and_measure(n: int, size: str, steps: int, out_dir: str, eval_size: i
     final = pretrain(cfg, progress=False)
     model, _ = load_model(final)
     cells = length_table(model, n, size=eval_size, temperatures=(0.0, 1.0))
-    return {"model": str(final), "seconds": time.perf_counter() - t, "cells": [asdict(c) for c in cells]}
+    result = {"model": str(final), "seconds": time.perf_counter() - t, "cells": [asdict(c) for c in cells]}
+    cache.write_text(json.dumps({"key": key, "result": result}))
+    return result
 
 
 def greedy_curve(cells: list[dict], kind: str) -> Curve:
