@@ -123,6 +123,7 @@ def test_tiny_pretraining_study_runs_in_parallel_and_reports(tmp_path):
     report = reproduce("pretraining", seeds=1, out=tmp_path, jobs=2, overrides=over)
     text = report.read_text()
     assert "### N = 1" in text and "### N = 2" in text and "Accuracy drops beyond N" in text
+    assert "NOT TESTABLE (one N only)" not in text
     assert (tmp_path / "length_generalization.png").stat().st_size > 0
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["pretraining"]) == {"1", "2"} and "identical" in data["claims"]
