@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .experiments import PRETRAIN_DIGITS
+from .runner import run_parallel
 
 Curve = dict[int, tuple[float, float, float]]  # digits -> (accuracy, low, high)
 
@@ -109,21 +110,10 @@ def run_pretraining(scale: str, out: Path, overrides: dict, jobs: int = 0, conso
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"pre-training N = {list(digits)}, {size}, {steps} steps each, on {jobs} process(es) × {threads} thread(s)")
     args = {n: (n, size, steps, str(out / f"n{n}"), eval_size, threads, scale == "cpu") for n in digits}
-    data: dict[int, dict] = {}
-    if jobs == 1:
-        for n in sorted(digits, reverse=True):
-            data[n] = _train_and_measure(*args[n])
-            say(f"done: N = {n} ({data[n]['seconds'] / 60:.1f} min)")
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_and_measure, *args[n]): n for n in sorted(digits, reverse=True)}
-            for fut in as_completed(futures):
-                n = futures[fut]
-                data[n] = fut.result()
-                say(f"done: N = {n} ({data[n]['seconds'] / 60:.1f} min)")
+    calls = {n: args[n] for n in sorted(digits, reverse=True)}  # longest first
+    data: dict[int, dict] = run_parallel(
+        _train_and_measure, calls, jobs,
+        lambda n, result: say(f"done: N = {n} ({result['seconds'] / 60:.1f} min)"))
     curves = {kind: {n: greedy_curve(data[n]["cells"], kind) for n in sorted(data)}
               for kind in ("identical", "varying")}
     out.mkdir(parents=True, exist_ok=True)

@@ -54,17 +54,29 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) on {jobs} process(es) × "
         f"{threads} thread(s)")
-    if jobs == 1:
-        for cfg in configs:
-            _train_one(cfg)
-            say(f"done: {cfg.out_dir}")
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_one, cfg): cfg for cfg in configs}
-            for fut in as_completed(futures):
-                fut.result()
-                say(f"done: {futures[fut].out_dir}")
+    run_parallel(_train_one, {cfg.out_dir: (cfg,) for cfg in configs}, jobs,
+                 lambda key, _: say(f"done: {key}"))
     return runs
+
+
+def run_parallel(fn, calls: dict, jobs: int, on_done=None) -> dict:
+    """``{key: fn(*args)}`` for ``calls = {key: args}``, in ``jobs`` spawned processes (in order, in
+    this process, when ``jobs == 1``); ``on_done(key, result)`` as each finishes."""
+    results = {}
+    if jobs == 1:
+        for key, args in calls.items():
+            results[key] = fn(*args)
+            if on_done is not None:
+                on_done(key, results[key])
+        return results
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, *args): key for key, args in calls.items()}
+        for fut in as_completed(futures):
+            key = futures[fut]
+            results[key] = fut.result()
+            if on_done is not None:
+                on_done(key, results[key])
+    return results
