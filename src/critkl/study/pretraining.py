@@ -137,7 +137,10 @@ def run_pretraining(scale: str, out: Path, overrides: dict, jobs: int = 0, conso
                     f"{'REPRODUCED' if drop else 'NOT REPRODUCED'}.** {n1}.")
         verdict = ("NOT TESTABLE (one N only)" if len(curves[kind]) < 2
                    else "REPRODUCED" if better else "NOT REPRODUCED")
-        text.append(f"**Length generalization improves with larger N ({kind} digit, N+1 accuracy): {verdict}.**")
+        gen = " → ".join(f"N={n}: {c[n + 1][0]:.3f} [{c[n + 1][1]:.3f}, {c[n + 1][2]:.3f}]"
+                         for n, c in sorted(curves[kind].items()) if n + 1 in c)
+        text.append(f"**Length generalization improves with larger N ({kind} digit, N+1 accuracy): {verdict}.** "
+                    f"{gen} (95% intervals).")
     lines += ["## The paper's claims", ""] + [f"- {t}" for t in text] + [
         "- Paper (Table 5, varying digit): N=7 → 69.0% on 8 digits, N=13 → 92.5% on 14 digits.", ""]
     return lines, {"pretraining": {str(n): d for n, d in data.items()}, "claims": claims}
