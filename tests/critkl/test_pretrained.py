@@ -41,3 +41,16 @@ def test_delta_j_table_on_tiny_n3_is_consistent(tiny_n3):
         assert abs(g.delta.mean()) < 1e-9
     assert 0 <= row.j_critical <= 1 and 0 <= row.j_non_critical <= 1
     assert np.isfinite(row.critical[0]) and np.isfinite(row.non_critical[0])
+
+
+def test_tiny_n4_has_some_n_plus_1_success():
+    """tiny-n4 is shipped as the start model with real N+1 success (the paper's RL precondition)."""
+    from critkl import load_pretrained
+
+    model, _ = load_pretrained("tiny-n4")
+    assert model.config.critkl_max_digits == 4
+    assert sum(f.stat().st_size for f in (PRETRAINED_DIR / "tiny-n4").iterdir()) < 5_000_000
+    inside = [p for k in ("identical", "varying") for p in eval_set(4, k, size=20, seed=11)]
+    assert accuracy(model, inside).mean() >= 0.9
+    acc_5 = accuracy(model, eval_set(5, "varying", size=60, seed=11)).mean()
+    assert 0.05 <= acc_5 <= 0.6  # measured 25.5% on 200 problems
