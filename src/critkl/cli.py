@@ -196,7 +196,7 @@ def reproduce(
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),
     jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core)."),
     episodes: int = typer.Option(0, help="Override the scale's training episodes per run (0: keep)."),
-    model: str = typer.Option(None, help="Override the scale's start model (folder or tiny-n3)."),
+    model: str = typer.Option(None, help="Override the scale's start model (folder, tiny-n3 or tiny-n4); RL then runs on its N+1 digits."),
     digits: str = typer.Option(None, help="pretraining: the N to train, comma-separated (default: 3,4,5 cpu; 7,9,11,13 gpu)."),
     steps: int = typer.Option(0, help="pretraining: optimizer steps per model (0: 1500 cpu, 6000 gpu)."),
 ) -> None:

@@ -144,3 +144,14 @@ def test_reproduce_command_checks_its_pretraining_options(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "prioritized-kl", "--steps", "10", "--out", str(tmp_path)])
     assert res.exit_code != 0 and "steps only apply to the pretraining experiment" in res.output
     assert not any(tmp_path.iterdir())
+
+
+def test_model_digits_reads_n_and_names_the_model_on_error(tmp_path):
+    from critkl.study.reproduce import model_digits
+
+    assert model_digits("tiny-n3") == 3 and model_digits("tiny-n4") == 4
+    with pytest.raises(ValueError, match="no config.json"):
+        model_digits(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="critkl_max_digits"):
+        model_digits(str(tmp_path))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shlex
 import sys
@@ -77,9 +78,28 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
 
 
 # ----------------------------------------------------------------------------- RL experiments
+def model_digits(model: str) -> int:
+    """The pre-training length N of a start model (a shipped name or a folder), from its config.
+
+    >>> model_digits("tiny-n4")
+    4
+    """
+    from ..model import resolve
+
+    path = resolve(model) / "config.json"
+    if not path.is_file():
+        raise ValueError(f"model {model!r}: no config.json at {path}")
+    n = json.loads(path.read_text()).get("critkl_max_digits")
+    if n is None:
+        raise ValueError(f"model {model!r}: {path} has no critkl_max_digits; was it built by critkl?")
+    return int(n)
+
+
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     arms = rl_arms(experiment, scale)
     base = {**(ENGINE_CHECK_SETTINGS if experiment == "engine-check" else SCALE_SETTINGS[scale]), **overrides}
+    if "model" in overrides and "train_digits" not in overrides and experiment != "engine-check":
+        base["train_digits"] = model_digits(overrides["model"]) + 1  # RL on the new model's N+1
     runs = run_all(base, arms, seeds, out, jobs=jobs, console=console)
     logs = {arm.name: [] for arm in arms}
     for arm, _, folder in runs:
