@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import typer
@@ -199,8 +201,13 @@ def reproduce(
     model: str = typer.Option(None, help="Override the scale's start model (folder, tiny-n3 or tiny-n4); RL then runs on its N+1 digits."),
     digits: str = typer.Option(None, help="pretraining: the N to train, comma-separated (default: 3,4,5 cpu; 7,9,11,13 gpu)."),
     steps: int = typer.Option(0, help="pretraining: optimizer steps per model (0: 1500 cpu, 6000 gpu)."),
+    set_: list[str] = typer.Option(None, "--set", help="RL experiments: override an RLConfig field of every "
+                                   "run, KEY=VALUE, repeatable (e.g. --set lr=3e-5 --set test_episodes=128)."),
 ) -> None:
-    """Run one of the paper's experiments over seeds; write report.md, PNG plots and results.json."""
+    """Run one of the paper's experiments over seeds; write report.md, PNG plots and results.json.
+
+    Example: ``critkl reproduce prioritized-kl --model tiny-n4 --set lr=3e-5 --episodes 1600 --seeds 3``.
+    """
     from rich.console import Console
 
     from .study import reproduce as run
@@ -215,11 +222,39 @@ def reproduce(
                 raise ValueError(f"--digits must be comma-separated integers such as 3,4, got {digits!r}") from None
             if min(overrides["digits"]) < 1:
                 raise ValueError(f"--digits must be >= 1, got {digits!r}")
+        overrides.update(parse_settings(set_ or []))
         path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
                    overrides=overrides, console=Console())
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     typer.echo(f"report: {path}")
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``["lr=3e-5", "trainable=ln_f"]`` → ``{"lr": 3e-05, "trainable": "ln_f"}``, checked against RLConfig.
+
+    >>> parse_settings(["lr=3e-5", "test_episodes=128", "eval_greedy=true"])
+    {'lr': 3e-05, 'test_episodes': 128, 'eval_greedy': True}
+    """
+    from dataclasses import fields
+
+    from .rl.config import RLConfig
+
+    known = {f.name for f in fields(RLConfig)}
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in known:
+            raise ValueError(f"--set {item!r}: {key!r} is not an RLConfig field (known: {', '.join(sorted(known))})")
+        try:
+            value = json.loads(raw.lower() if raw.lower() in ("true", "false", "null") else raw)
+        except json.JSONDecodeError:
+            value = raw  # a plain string such as a regex or a path
+        out[key] = value
+    return out
 
 
 from .rl.cli import rl as _rl  # noqa: E402  (the RL engine's command lives with it)

@@ -155,3 +155,21 @@ def test_model_digits_reads_n_and_names_the_model_on_error(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="critkl_max_digits"):
         model_digits(str(tmp_path))
+
+
+def test_reproduce_set_overrides_are_checked_before_anything_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from critkl.cli import app, parse_settings
+
+    assert parse_settings(["lr=3e-5", "trainable=ln_f|h\\.3\\.", "kl=none"]) == {
+        "lr": 3e-5, "trainable": "ln_f|h\\.3\\.", "kl": "none"}
+    res = CliRunner().invoke(app, ["reproduce", "prioritized-kl", "--set", "lrr=1", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "--set" in res.output and "'lrr'" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "prioritized-kl", "--set", "lr", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "KEY=VALUE" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "pretraining", "--set", "lr=1e-3", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "only apply to the RL experiments" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "prioritized-kl", "--set", "lr=-1", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "lr" in res.output
+    assert not any(tmp_path.iterdir())

@@ -54,6 +54,9 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
     if only_pretraining and experiment != "pretraining":
         raise ValueError(f"{', '.join(only_pretraining)} only apply to the pretraining experiment, "
                          f"not {experiment}")
+    rl_only = sorted(set(overrides or {}) - {"model", "episodes", "steps", "digits", "size", "eval_size"})
+    if rl_only and experiment in ("pretraining", "certainty"):
+        raise ValueError(f"{', '.join(rl_only)} only apply to the RL experiments, not {experiment}")
     seeds = DEFAULT_SEEDS[experiment] if seeds is None else seeds
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
