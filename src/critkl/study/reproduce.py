@@ -187,6 +187,10 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
         d0 = compare(sums, "prioritized", "no-kl", "end")
         out["prioritized_vs_nokl_end"] = d0
         text.append(f"Prioritized vs no KL (α=0), end accuracy: {fmt(d0)}.")
+        gains = {n: paired([s["end"] for s in sums[n]], [s["start"] for s in sums[n]]) for n in names}
+        out["gain_over_start"] = gains
+        text.append("Held-out accuracy over the start model (end − start, paired): "
+                    + "; ".join(f"{n} {fmt(gains[n])}" for n in names) + ".")
         if keys:
             rise = {n: paired([_critical_mean(lg, keys, "end") for lg in logs[n]],
                               [_critical_mean(lg, keys, "start") for lg in logs[n]]) for n in names}
