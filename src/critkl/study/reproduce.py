@@ -113,7 +113,11 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     plot_critical(logs, labels, keys, out / "critical_tokens.png")
     sums = summaries(logs)
     settings = ", ".join(f"{k}={v}" for k, v in base.items())
+    run_minutes = [max((r.get("wall_s") or 0.0) for r in lg) / 60 for v in logs.values() for lg in v if lg]
     lines = [f"Shared settings: {settings}.", "",
+             f"Time per run (the last `wall_s` of each log): {min(run_minutes):.1f}–"
+             f"{max(run_minutes):.1f} min. Runs finished by an earlier invocation are read back, so the wall "
+             "time above counts only this invocation." if run_minutes else "", "",
              "Accuracy = exact match of the result line on held-out problems sampled at the policy "
              "temperature (`heldout_acc_sampled`); *end* = mean of a run's last 3 evaluations; "
              "*AUC* = mean over all evaluations after the start. ± = 95% t-interval over seeds.", "",
