@@ -100,9 +100,9 @@ def freeze_positions(model: GPT2LMHeadModel) -> GPT2LMHeadModel:
     return model
 
 
-def max_digits_of(model: GPT2LMHeadModel) -> int:
-    """The pre-training length N recorded in the model config."""
-    n = getattr(model.config, "critkl_max_digits", None)
+def max_digits_of(model: GPT2LMHeadModel | dict) -> int:
+    """The pre-training length N recorded in the model config (a model, or its config.json as a dict)."""
+    n = model.get("critkl_max_digits") if isinstance(model, dict) else getattr(model.config, "critkl_max_digits", None)
     if n is None:
         raise ValueError("model config has no critkl_max_digits; was it built by critkl?")
     return int(n)

@@ -28,6 +28,7 @@ from .pretraining import run_pretraining
 from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
 
+PRETRAINING_KEYS = {"steps", "digits", "size", "eval_size"}  # overrides only the pretraining experiment takes
 DEFAULT_SEEDS = {"prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
                  "pretraining": 1, "engine-check": 3}
 
@@ -50,11 +51,11 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    only_pretraining = sorted(set(overrides or {}) & {"steps", "digits", "size", "eval_size"})
+    only_pretraining = sorted(set(overrides or {}) & PRETRAINING_KEYS)
     if only_pretraining and experiment != "pretraining":
         raise ValueError(f"{', '.join(only_pretraining)} only apply to the pretraining experiment, "
                          f"not {experiment}")
-    rl_only = sorted(set(overrides or {}) - {"model", "episodes", "steps", "digits", "size", "eval_size"})
+    rl_only = sorted(set(overrides or {}) - PRETRAINING_KEYS - {"model", "episodes"})
     if rl_only and experiment in ("pretraining", "certainty"):
         raise ValueError(f"{', '.join(rl_only)} only apply to the RL experiments, not {experiment}")
     seeds = DEFAULT_SEEDS[experiment] if seeds is None else seeds
@@ -87,15 +88,15 @@ def model_digits(model: str) -> int:
     >>> model_digits("tiny-n4")
     4
     """
-    from ..model import resolve
+    from ..model import max_digits_of, resolve
 
     path = resolve(model) / "config.json"
     if not path.is_file():
         raise ValueError(f"model {model!r}: no config.json at {path}")
-    n = json.loads(path.read_text()).get("critkl_max_digits")
-    if n is None:
-        raise ValueError(f"model {model!r}: {path} has no critkl_max_digits; was it built by critkl?")
-    return int(n)
+    try:
+        return max_digits_of(json.loads(path.read_text()))
+    except ValueError as e:
+        raise ValueError(f"model {model!r} ({path}): {e}") from None
 
 
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
@@ -191,7 +192,7 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
         d0 = compare(sums, "prioritized", "no-kl", "end")
         out["prioritized_vs_nokl_end"] = d0
         text.append(f"Prioritized vs no KL (α=0), end accuracy: {fmt(d0)}.")
-        gains = {n: paired([s["end"] for s in sums[n]], [s["start"] for s in sums[n]]) for n in names}
+        gains = _gains(sums, names)
         out["gain_over_start"] = gains
         text.append("Held-out accuracy over the start model (end − start, paired): "
                     + "; ".join(f"{n} {fmt(gains[n])}" for n in names) + ".")
@@ -219,7 +220,7 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
                     + "; ".join(f"β={n.split('-')[1]} {fmt(diffs[n])}" for n in betas)
                     + f". Best β here: {best.split('-')[1]} (paper: 500).")
     elif experiment == "pretraining-levels":
-        gains = {n: paired([s["end"] for s in sums[n]], [s["start"] for s in sums[n]]) for n in names}
+        gains = _gains(sums, names)
         out["gain"] = gains
         text.append("**More pre-trained models plateau (gain smaller for larger N):** "
                     + "; ".join(f"{n}: start {np.mean([s['start'] for s in sums[n]]):.3f}, "
@@ -229,13 +230,17 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
     return {"text": text, **out}
 
 
+def _gains(sums, names) -> dict:
+    """Per arm: held-out accuracy at the end minus at the start, paired over seeds."""
+    return {n: paired([s["end"] for s in sums[n]], [s["start"] for s in sums[n]]) for n in names}
+
+
 def _engine_check_claims(names, arms, sums) -> dict:
     """Per arm: does held-out accuracy rise over the start model (paired end − start over seeds)?"""
-    text, gains = [], {}
+    text, gains = [], _gains(sums, names)
     labels = {a.name: a.label for a in arms}
     for n in names:
-        g = paired([s["end"] for s in sums[n]], [s["start"] for s in sums[n]])
-        gains[n] = g
+        g = gains[n]
         word = {"higher": "RISES", "lower": "FALLS"}.get(g["verdict"], "DOES NOT MOVE SIGNIFICANTLY")
         text.append(f"**{labels[n]}: held-out accuracy {word}.** Start "
                     f"{np.mean([s['start'] for s in sums[n]]):.3f}, end − start {fmt(g)}.")
