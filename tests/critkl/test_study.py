@@ -173,3 +173,20 @@ def test_reproduce_set_overrides_are_checked_before_anything_runs(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "prioritized-kl", "--set", "lr=-1", "--out", str(tmp_path)])
     assert res.exit_code != 0 and "lr" in res.output
     assert not any(tmp_path.iterdir())
+
+
+def test_beta_sweep_robustness_needs_a_significant_gain_not_only_non_negative_means():
+    from critkl.study.experiments import rl_arms
+    from critkl.study.reproduce import _claims
+
+    arms = rl_arms("beta-sweep", "cpu")
+    logs = {a.name: [[{"train_acc": 0.1}]] * 3 for a in arms}
+
+    def sums(gain_of):
+        return {a.name: [{"start": 0.1, "end": 0.2 + gain_of(a.name) + 0.01 * k, "auc": 0.2} for k in range(3)]
+                for a in arms}
+
+    noisy = sums(lambda n: 0.0)  # every β equal to standard: means ≥ 0, nothing significant
+    assert "NOT REPRODUCED" in _claims("beta-sweep", arms, logs, noisy, [])["text"][0]
+    better = sums(lambda n: 0.05 if n in ("beta-10", "beta-50", "beta-150", "beta-500") else 0.0)
+    assert "): REPRODUCED" in _claims("beta-sweep", arms, logs, better, [])["text"][0]
