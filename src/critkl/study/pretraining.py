@@ -120,9 +120,8 @@ def run_pretraining(scale: str, out: Path, overrides: dict, jobs: int = 0, conso
     plot_lengths(curves, out / "length_generalization.png")
     lines = [f"Models: `{size}`, {steps} steps, batch 64, one per N (trained in parallel, {jobs} process(es)); "
              f"evaluation: {eval_size} problems per cell, greedy and T = 1, 95% bootstrap intervals "
-             "(paper: 1,000 problems). A model measured by an earlier invocation is read back from "
-             "`nN/length_table.json`, so the wall time above counts only this invocation; each N's own time is "
-             "in its heading.", "", "![length generalization](length_generalization.png)", ""]
+             "(paper: 1,000 problems). A model measured earlier is read back from `nN/length_table.json`; each "
+             "N's own time is in its heading.", "", "![length generalization](length_generalization.png)", ""]
     for n in sorted(data):
         cells = [Cell(**c) for c in data[n]["cells"]]
         lines += [f"### N = {n} (`{data[n]['model']}`; {data[n]['seconds'] / 60:.1f} min of training and "

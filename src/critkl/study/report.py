@@ -37,8 +37,8 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str) -> None
     for ax, (key, name) in zip(axes, keys, strict=True):
         _plot_curves(ax, arms_logs, labels, key)
         ax.set_title(name)
-        top = ax.get_ylim()[1]  # zoom on low accuracies (cpu scale) instead of a flat line at 0
-        ax.set_ylim(-0.02 * min(1.0, max(top, 0.1)), min(1.02, max(top, 0.1)))
+        top = min(1.02, max(ax.get_ylim()[1], 0.1))  # zoom on low accuracies instead of a flat line at 0
+        ax.set_ylim(-0.02 * top, top)
     axes[0].legend(fontsize=8)
     fig.suptitle(title + " — mean over seeds, 95% t-interval bands")
     fig.tight_layout()

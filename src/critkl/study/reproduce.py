@@ -77,7 +77,8 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
     seeds_text = f"seeds {meta['seeds']}" if meta["seeds"] else "deterministic (greedy), no seeds"
     head = [f"# critkl study: {experiment} ({scale} scale)", "",
             f"Command: `{meta['command']}` · {seeds_text} · wall time "
-            f"{meta['wall_seconds'] / 60:.1f} min · Python {meta['python']}.", ""]
+            f"{meta['wall_seconds'] / 60:.1f} min (this invocation only: runs or models finished by an earlier "
+            f"one are read back) · Python {meta['python']}.", ""]
     return write(out, meta, head + sections, data)
 
 
@@ -117,8 +118,7 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     run_minutes = [max((r.get("wall_s") or 0.0) for r in lg) / 60 for v in logs.values() for lg in v if lg]
     lines = [f"Shared settings: {settings}.", "",
              f"Time per run (the last `wall_s` of each log): {min(run_minutes):.1f}–"
-             f"{max(run_minutes):.1f} min. Runs finished by an earlier invocation are read back, so the wall "
-             "time above counts only this invocation." if run_minutes else "", "",
+             f"{max(run_minutes):.1f} min." if run_minutes else "", "",
              "Accuracy = exact match of the result line on held-out problems sampled at the policy "
              "temperature (`heldout_acc_sampled`); *end* = mean of a run's last 3 evaluations; "
              "*AUC* = mean over all evaluations after the start. ± = 95% t-interval over seeds.", "",
