@@ -18,6 +18,9 @@ def test_arms_of_each_rl_experiment():
     assert betas == [10.0, 50.0, 150.0, 500.0, 1000.0, 10000.0]
     levels = rl_arms("pretraining-levels", "gpu")
     assert [a.overrides["train_digits"] for a in levels] == [9, 11, 13, 15]
+    cpu_levels = rl_arms("pretraining-levels", "cpu")  # N+1 at cpu scale: every tiny model is at 0% on N+2
+    assert [(a.overrides["model"], a.overrides["train_digits"]) for a in cpu_levels] == [
+        ("tiny-n4", 5), ("tiny-n5", 6)]
     check = {a.name: a.overrides for a in rl_arms("engine-check", "cpu")}
     assert check["ln_f"]["trainable"] == "ln_f" and check["ln_f-4digits"]["train_digits"] == 4
     with pytest.raises(ValueError, match="not an RL experiment"):
@@ -190,3 +193,56 @@ def test_beta_sweep_robustness_needs_a_significant_gain_not_only_non_negative_me
     assert "NOT REPRODUCED" in _claims("beta-sweep", arms, logs, noisy, [])["text"][0]
     better = sums(lambda n: 0.05 if n in ("beta-10", "beta-50", "beta-150", "beta-500") else 0.0)
     assert "): REPRODUCED" in _claims("beta-sweep", arms, logs, better, [])["text"][0]
+
+
+def test_unpaired_matches_welch_from_scipy():
+    from scipy import stats
+
+    from critkl.study.aggregate import unpaired
+
+    a, b = [0.2, 0.35, 0.3, 0.28], [0.1, 0.12, 0.2]
+    d = unpaired(a, b)
+    res = stats.ttest_ind(a, b, equal_var=False)
+    lo, hi = res.confidence_interval(0.95)
+    assert math.isclose(d["mean"], np.mean(a) - np.mean(b))
+    assert math.isclose(d["half"], (hi - lo) / 2, rel_tol=1e-9)
+    assert d["verdict"] == ("higher" if lo > 0 else "not significantly different")
+    assert unpaired([0.1, 0.1], [0.3, 0.3])["verdict"] == "lower"
+    assert unpaired([0.5], [0.1])["verdict"] == "one seed: no interval"
+    assert unpaired([], [0.1])["verdict"] == "no data"
+
+
+def test_pretraining_levels_plateau_needs_a_higher_start_and_a_smaller_gain():
+    from critkl.study.reproduce import _claims
+
+    arms = rl_arms("pretraining-levels", "cpu")
+    logs = {a.name: [[{"train_acc": 0.1}]] * 3 for a in arms}
+
+    def sums(start_hi, gain_lo, gain_hi):
+        return {"n4": [{"start": 0.1 + 0.01 * k, "end": 0.1 + gain_lo + 0.012 * k, "auc": 0.2} for k in range(3)],
+                "n5": [{"start": start_hi + 0.01 * k, "end": start_hi + gain_hi + 0.011 * k, "auc": 0.3}
+                       for k in range(3)]}
+
+    plateau = _claims("pretraining-levels", arms, logs, sums(0.4, 0.1, 0.01), [])
+    assert "(plateau): REPRODUCED" in plateau["text"][0]
+    assert plateau["gain_diff"]["verdict"] == "lower" and plateau["start_diff"]["verdict"] == "higher"
+    same_gain = _claims("pretraining-levels", arms, logs, sums(0.4, 0.05, 0.05), [])
+    assert "(plateau): NOT REPRODUCED" in same_gain["text"][0]
+    no_head_start = _claims("pretraining-levels", arms, logs, sums(0.1, 0.1, 0.01), [])
+    assert "(plateau): NOT REPRODUCED" in no_head_start["text"][0]
+
+
+def test_pretraining_levels_refuses_a_model_override(tmp_path):
+    with pytest.raises(ValueError, match="drop --model"):
+        reproduce("pretraining-levels", out=tmp_path, overrides={"model": "tiny-n3"})
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_finished_run_with_other_settings_is_not_read_back(tmp_path):
+    md = reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides=TINY)
+    log = (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text()
+    with pytest.raises(ValueError, match=r"seed0/config.json: this finished run was made with other "
+                                         r"settings \(lr: run 0.0001 vs now 0.001\)"):
+        reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides={**TINY, "lr": 1e-3})
+    assert (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text() == log
+    assert md.is_file()

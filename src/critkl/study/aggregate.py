@@ -82,6 +82,36 @@ def paired(a: list[float], b: list[float]) -> dict:
     return {"mean": m, "half": h, "n": int(len(d)), "verdict": verdict}
 
 
+def unpaired(a: list[float], b: list[float]) -> dict:
+    """Difference of means a − b between two independent groups (different start models), with
+    Welch's 95% interval and a verdict; same keys as :func:`paired`.
+
+    >>> d = unpaired([0.5, 0.6, 0.7], [0.1, 0.2, 0.3])
+    >>> round(d["mean"], 3), d["verdict"]
+    (0.4, 'higher')
+    """
+    from scipy import stats
+
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if len(x) == 0 or len(y) == 0:
+        return {"mean": float("nan"), "half": float("nan"), "n": 0, "verdict": "no data"}
+    m = float(x.mean() - y.mean())
+    n = int(min(len(x), len(y)))
+    if n < 2:
+        return {"mean": m, "half": float("nan"), "n": n, "verdict": "one seed: no interval"}
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(vx + vy)
+    if se == 0.0:
+        h = 0.0
+    else:
+        dof = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+        h = float(stats.t.ppf(0.975, dof) * se)
+    verdict = "higher" if m - h > 0 else ("lower" if m + h < 0 else "not significantly different")
+    return {"mean": m, "half": h, "n": n, "verdict": verdict}
+
+
 def critical_keys(logs: list[list[dict]]) -> list[str]:
     """The ``p_critical/...`` keys present in any record (sorted)."""
     return sorted({k for log in logs for rec in log for k in rec if k.startswith(CRITICAL_PREFIX)})

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregate import critical_keys, paired, read_log, t_half_width
+from .aggregate import critical_keys, paired, read_log, t_half_width, unpaired
 from .experiments import (
     ENGINE_CHECK_SETTINGS,
+    EXPERIMENT_SETTINGS,
     EXPERIMENTS,
+    LEVEL_SHIFT,
     SCALE_SETTINGS,
     SCALES,
     rl_arms,
@@ -102,7 +104,11 @@ def model_digits(model: str) -> int:
 
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     arms = rl_arms(experiment, scale)
-    base = {**(ENGINE_CHECK_SETTINGS if experiment == "engine-check" else SCALE_SETTINGS[scale]), **overrides}
+    if experiment == "pretraining-levels" and {"model", "train_digits"} & set(overrides):
+        raise ValueError("pretraining-levels sets the start model and the RL digits of each arm itself; "
+                         "drop --model and --set train_digits")
+    scale_settings = ENGINE_CHECK_SETTINGS if experiment == "engine-check" else SCALE_SETTINGS[scale]
+    base = {**scale_settings, **EXPERIMENT_SETTINGS.get((experiment, scale), {}), **overrides}
     if "model" in overrides and "train_digits" not in overrides and experiment != "engine-check":
         base["train_digits"] = model_digits(overrides["model"]) + 1  # RL on the new model's N+1
     runs = run_all(base, arms, seeds, out, jobs=jobs, console=console)
@@ -125,6 +131,10 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
              "![accuracy](accuracy.png)", ""]
     if keys:
         lines += ["![critical tokens](critical_tokens.png)", ""]
+    if experiment == "pretraining-levels" and LEVEL_SHIFT[scale] != 2:
+        lines += [f"RL runs on N+{LEVEL_SHIFT[scale]} digits at this scale (§5.2's text), not on N+2 (Fig. 3's "
+                  "caption and the official code): every tiny model solves 0% of N+2 problems, so RL there "
+                  "gets no success signal (docs/critkl-results.md, pretraining).", ""]
     lines += ["| arm | start | end | AUC | seeds |", "|---|---|---|---|---|"]
     table = {}
     for arm in arms:
@@ -172,6 +182,7 @@ def _verdict(ok: bool, untestable: bool) -> str:
 def _claims(experiment, arms, logs, sums, keys) -> dict:
     text, out = [], {}
     names = [a.name for a in arms]
+    labels = {a.name: a.label for a in arms}
     if experiment == "engine-check":
         return _engine_check_claims(names, arms, sums)
     untestable = no_signal(logs)
@@ -224,12 +235,30 @@ def _claims(experiment, arms, logs, sums, keys) -> dict:
     elif experiment == "pretraining-levels":
         gains = _gains(sums, names)
         out["gain"] = gains
-        text.append("**More pre-trained models plateau (gain smaller for larger N):** "
-                    + "; ".join(f"{n}: start {np.mean([s['start'] for s in sums[n]]):.3f}, "
-                                f"gain {fmt(gains[n])}" for n in names)
-                    + (". Only one pre-training level at this scale: the claim cannot be tested."
-                       if len(names) < 2 else "."))
+        per_level = "; ".join(f"{labels[n]}: start {np.mean([s['start'] for s in sums[n]]):.3f}, "
+                              f"end − start {fmt(gains[n])}" for n in names)
+        if len(names) < 2:
+            text.append(f"**More pre-trained models plateau: NOT TESTABLE (one pre-training level).** "
+                        f"{per_level}.")
+        else:
+            lo, hi = names[0], names[-1]
+            start_d = unpaired([s["start"] for s in sums[hi]], [s["start"] for s in sums[lo]])
+            gain_d = unpaired([s["end"] - s["start"] for s in sums[hi]],
+                              [s["end"] - s["start"] for s in sums[lo]])
+            fixed_d = unpaired([_fixed(s) for s in sums[hi]], [_fixed(s) for s in sums[lo]])
+            out.update(start_diff=start_d, gain_diff=gain_d, fixed_diff=fixed_d)
+            ok = start_d["verdict"] == "higher" and gain_d["verdict"] == "lower"
+            text.append(f"**More pre-trained models start higher but gain less under RL (plateau): "
+                        f"{_verdict(ok, untestable)}.** {labels[hi]} minus {labels[lo]}, Welch 95% "
+                        f"intervals over seeds: start {fmt(start_d)}; gain (end − start) {fmt(gain_d)}; "
+                        f"share of the start model's errors fixed, (end − start)/(1 − start), "
+                        f"{fmt(fixed_d)}. Per level: {per_level}.")
     return {"text": text, **out}
+
+
+def _fixed(summary: dict) -> float:
+    """The share of the start model's errors a run fixed: (end − start) / (1 − start)."""
+    return (summary["end"] - summary["start"]) / max(1e-9, 1.0 - summary["start"])
 
 
 def _gains(sums, names) -> dict:

@@ -7,8 +7,9 @@ an interrupted study loses at most one collect per run.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..rl.config import RLConfig
@@ -29,6 +30,30 @@ def _is_finished(folder: Path) -> bool:
     return (folder / "final" / "config.json").is_file()
 
 
+# Fields that may differ between a finished run and the request that reads it back.
+_WHERE_FIELDS = ("out_dir", "threads")
+
+
+def check_same_config(folder: Path, cfg: RLConfig) -> None:
+    """Refuse to read back a finished run whose ``config.json`` differs from ``cfg`` resolved (other than
+    where it ran: folder, threads), so a changed ``--set`` never mixes in stale runs.
+
+    Raises ValueError naming the file and the differing fields.
+    """
+    path = Path(folder) / "config.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the finished run's config ({e})") from None
+    want = asdict(cfg.resolved())
+    diff = sorted(k for k in set(want) | set(stored)
+                  if k not in _WHERE_FIELDS and stored.get(k) != want.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: run {stored.get(k)!r} vs now {want.get(k)!r}" for k in diff)
+        raise ValueError(f"{path}: this finished run was made with other settings ({shown}); "
+                         "use another --out, or the settings it was made with")
+
+
 def _train_one(cfg: RLConfig) -> str:
     from ..rl.trainer import train
 
@@ -44,7 +69,9 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
         for seed in range(seeds):
             folder = run_dir(out, arm, seed)
             runs.append((arm, seed, folder))
-            if not _is_finished(folder):
+            if _is_finished(folder):
+                check_same_config(folder, run_config(base, arm, seed, out, 1))
+            else:
                 todo.append((arm, seed))
     jobs = max(1, min(jobs or cores, len(todo) or 1))
     threads = max(1, cores // jobs)
