@@ -246,3 +246,19 @@ def test_a_finished_run_with_other_settings_is_not_read_back(tmp_path):
         reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides={**TINY, "lr": 1e-3})
     assert (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text() == log
     assert md.is_file()
+
+
+def test_a_missing_start_model_fails_before_any_run(tmp_path):
+    with pytest.raises(ValueError, match=r"start model 'runs/critkl-pretraining-gpu/n7/final' not found.*'gpu scale'"):
+        reproduce("prioritized-kl", scale="gpu", out=tmp_path / "study")
+    levels = [a.overrides["model"] for a in rl_arms("pretraining-levels", "gpu")]
+    assert levels[0] == "runs/critkl-pretraining-gpu/n7/final"  # where `reproduce pretraining --scale gpu` writes
+    assert not (tmp_path / "study").exists()
+
+
+def test_gpu_pretraining_recipe_reaches_the_trainer(tmp_path):
+    """The gpu scale trains with the testbed's `small` recipe (lr 1e-3, batch 128); shrunk here to run on CPU."""
+    over = {"steps": 2, "digits": (1,), "size": "tiny", "eval_size": 2}
+    reproduce("pretraining", scale="gpu", out=tmp_path, jobs=1, overrides=over)
+    used = json.loads((tmp_path / "n1" / "final" / "training_config.json").read_text())
+    assert (used["lr"], used["batch_size"], used["warmup_steps"], used["position_jitter"]) == (1e-3, 128, 200, False)

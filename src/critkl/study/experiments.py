@@ -38,7 +38,7 @@ SCALE_SETTINGS: dict[str, dict] = {
             "episodes_per_collect": 32, "minibatch_episodes": 8, "test_episodes": 64,
             "in_dist_episodes": 16, "eval_greedy": False, "policy_temperature": 1.0,
             "variant": "paper"},
-    "gpu": {"model": "runs/small-n7/final", "train_digits": 8, "lr": 1e-6, "episodes": 400,
+    "gpu": {"model": "runs/critkl-pretraining-gpu/n7/final", "train_digits": 8, "lr": 1e-6, "episodes": 400,
             "episodes_per_collect": 50, "test_episodes": 100, "in_dist_episodes": 20,
             "variant": "official"},
 }
@@ -60,8 +60,8 @@ ENGINE_CHECK_SETTINGS: dict = {
 # digits") from the two tiny models that do solve some N+1 problems. The report states the shift.
 LEVEL_MODELS: dict[str, tuple[tuple[int, str], ...]] = {
     "cpu": ((4, "tiny-n4"), (5, "tiny-n5")),
-    "gpu": ((7, "runs/pretrain-n7/final"), (9, "runs/pretrain-n9/final"),
-            (11, "runs/pretrain-n11/final"), (13, "runs/pretrain-n13/final")),
+    # written by `critkl reproduce pretraining --scale gpu` (its default --out)
+    "gpu": tuple((n, f"runs/critkl-pretraining-gpu/n{n}/final") for n in (7, 9, 11, 13)),
 }
 LEVEL_SHIFT = {"cpu": 1, "gpu": 2}
 

@@ -25,8 +25,13 @@ from .runner import run_parallel
 Curve = dict[int, tuple[float, float, float]]  # digits -> (accuracy, low, high)
 
 
+# PretrainConfig values of each scale beyond size and steps. gpu: the testbed's `small` recipe
+# (docs/critkl-testbed.md, "GPU acceptance point"); cpu: the defaults that made tiny-n3/n4.
+SCALE_RECIPES: dict[str, dict] = {"cpu": {}, "gpu": {"lr": 1e-3, "batch_size": 128, "warmup_steps": 200}}
+
+
 def _train_and_measure(n: int, size: str, steps: int, out_dir: str, eval_size: int, threads: int,
-                       position_jitter: bool) -> dict:
+                       position_jitter: bool, recipe: dict | None = None) -> dict:
     import torch
 
     from ..evaluate import length_table
@@ -34,14 +39,16 @@ def _train_and_measure(n: int, size: str, steps: int, out_dir: str, eval_size: i
     from ..pretrain import PretrainConfig, pretrain
 
     cache = Path(out_dir) / "length_table.json"
-    key = {"n": n, "size": size, "steps": steps, "eval_size": eval_size, "position_jitter": position_jitter}
+    recipe = recipe or {}
+    key = {"n": n, "size": size, "steps": steps, "eval_size": eval_size, "position_jitter": position_jitter,
+           **({"recipe": recipe} if recipe else {})}
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:  # trained and measured by an earlier run of the study
             return saved["result"]
     torch.set_num_threads(threads)
     cfg = PretrainConfig(max_digits=n, size=size, steps=steps, out_dir=out_dir, threads=threads,
-                         position_jitter=position_jitter, eval_every=max(1, steps // 5))
+                         position_jitter=position_jitter, eval_every=max(1, steps // 5), **recipe)
     t = time.perf_counter()
     final = pretrain(cfg, progress=False)
     model, _ = load_model(final)
@@ -109,7 +116,8 @@ def run_pretraining(scale: str, out: Path, overrides: dict, jobs: int = 0, conso
     threads = max(1, cores // jobs)
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"pre-training N = {list(digits)}, {size}, {steps} steps each, on {jobs} process(es) × {threads} thread(s)")
-    args = {n: (n, size, steps, str(out / f"n{n}"), eval_size, threads, scale == "cpu") for n in digits}
+    args = {n: (n, size, steps, str(out / f"n{n}"), eval_size, threads, scale == "cpu", SCALE_RECIPES[scale])
+            for n in digits}
     calls = {n: args[n] for n in sorted(digits, reverse=True)}  # longest first
     data: dict[int, dict] = run_parallel(
         _train_and_measure, calls, jobs,

@@ -102,6 +102,25 @@ def model_digits(model: str) -> int:
         raise ValueError(f"model {model!r} ({path}): {e}") from None
 
 
+def check_start_models(models: list[str | None]) -> None:
+    """Fail before any run starts when a start model is neither shipped nor a model folder.
+
+    >>> check_start_models(["tiny-n3", None])
+    >>> check_start_models(["runs/none/final"])
+    Traceback (most recent call last):
+    ...
+    ValueError: start model 'runs/none/final' not found (no folder runs/none/final with a config.json; ...
+    """
+    from ..model import PRETRAINED_DIR, resolve
+
+    for m in dict.fromkeys(x for x in models if x):
+        if not (resolve(m) / "config.json").is_file():
+            shipped = sorted(p.name for p in PRETRAINED_DIR.iterdir() if p.is_dir())
+            raise ValueError(f"start model {m!r} not found (no folder {m} with a config.json; shipped names: "
+                             f"{shipped}). At gpu scale, train the start models first: "
+                             "docs/critkl-results.md, 'gpu scale'")
+
+
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     arms = rl_arms(experiment, scale)
     if experiment == "pretraining-levels" and {"model", "train_digits"} & set(overrides):
@@ -111,6 +130,7 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     base = {**scale_settings, **EXPERIMENT_SETTINGS.get((experiment, scale), {}), **overrides}
     if "model" in overrides and "train_digits" not in overrides and experiment != "engine-check":
         base["train_digits"] = model_digits(overrides["model"]) + 1  # RL on the new model's N+1
+    check_start_models([base.get("model"), *(a.overrides.get("model") for a in arms)])
     runs = run_all(base, arms, seeds, out, jobs=jobs, console=console)
     logs = {arm.name: [] for arm in arms}
     for arm, _, folder in runs:
