@@ -20,7 +20,7 @@ def test_arms_of_each_rl_experiment():
     assert [a.overrides["train_digits"] for a in levels] == [9, 11, 13, 15]
     cpu_levels = rl_arms("pretraining-levels", "cpu")  # N+1 at cpu scale: every tiny model is at 0% on N+2
     assert [(a.overrides["model"], a.overrides["train_digits"]) for a in cpu_levels] == [
-        ("tiny-n4", 5), ("tiny-n5", 6)]
+        ("tiny-n4", 5), ("runs/critkl-pretraining-cpu/n5/final", 6)]
     check = {a.name: a.overrides for a in rl_arms("engine-check", "cpu")}
     assert check["ln_f"]["trainable"] == "ln_f" and check["ln_f-4digits"]["train_digits"] == 4
     with pytest.raises(ValueError, match="not an RL experiment"):
@@ -119,6 +119,11 @@ def test_pretraining_claims_on_hand_made_curves():
     assert drops_beyond_n(rising) and improves_with_n(rising)
     no_drop = {3: {3: (0.9, 0.85, 0.95), 4: (0.88, 0.83, 0.93)}}
     assert not drops_beyond_n(no_drop) and not improves_with_n(no_drop)
+    from critkl.study.pretraining import undertrained
+
+    weak_n5 = {**rising, 5: {5: (0.565, 0.5, 0.63), 6: (0.0, 0.0, 0.0)}}
+    assert undertrained({"identical": weak_n5, "varying": rising}) == {5: {"identical": 0.565}}
+    assert undertrained({"identical": rising}) == {}
 
 
 def test_tiny_pretraining_study_runs_in_parallel_and_reports(tmp_path):
