@@ -192,12 +192,12 @@ def certainty(
 @app.command()
 def reproduce(
     experiment: str = typer.Argument(..., help="pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
-    scale: str = typer.Option("cpu", help="cpu (tiny-n3 → 4 digits, minutes) or gpu (paper settings)."),
+    scale: str = typer.Option("cpu", help="cpu (tiny models, minutes per run on 2 cores) or gpu (paper settings; start models from 'reproduce pretraining --scale gpu')."),
     seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 5 for prioritized-kl)."),
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),
     jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core)."),
     episodes: int = typer.Option(0, help="Override the scale's training episodes per run (0: keep)."),
-    model: str = typer.Option(None, help="Override the scale's start model (folder, tiny-n3 or tiny-n4); RL then runs on its N+1 digits."),
+    model: str = typer.Option(None, help="Override the scale's start model (folder, tiny-n3 or tiny-n4); RL then runs on its N+1 digits. Not for pretraining-levels (each arm has its own)."),
     digits: str = typer.Option(None, help="pretraining: the N to train, comma-separated (default: 3,4,5 cpu; 7,9,11,13 gpu)."),
     steps: int = typer.Option(0, help="pretraining: optimizer steps per model (0: 1500 cpu, 6000 gpu)."),
     set_: list[str] = typer.Option(None, "--set", help="RL experiments: override an RLConfig field of every "
