@@ -140,7 +140,10 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     keys = [k for k in critical_keys([lg for v in logs.values() for lg in v]) if k.endswith("comma")]
     plot_critical(logs, labels, keys, out / "critical_tokens.png")
     sums = summaries(logs)
-    settings = ", ".join(f"{k}={v}" for k, v in base.items())
+    per_arm = set.intersection(*(set(a.overrides) for a in arms))  # set by every arm: not shared
+    settings = ", ".join(f"{k}={v}" for k, v in base.items() if k not in per_arm)
+    if per_arm:
+        settings += f" (each arm sets its own {', '.join(sorted(per_arm))})"
     run_minutes = [max((r.get("wall_s") or 0.0) for r in lg) / 60 for v in logs.values() for lg in v if lg]
     lines = [f"Shared settings: {settings}.", "",
              f"Time per run (the last `wall_s` of each log): {min(run_minutes):.1f}–"
