@@ -120,6 +120,15 @@ def save_model(model: GPT2LMHeadModel, tokenizer: CharTokenizer, folder: str | P
     return folder
 
 
+def shipped_models() -> list[str]:
+    """The names of the models shipped with the package.
+
+    >>> shipped_models()[:2]
+    ['tiny-n3', 'tiny-n4']
+    """
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if p.is_dir()) if PRETRAINED_DIR.is_dir() else []
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """A model folder: a shipped pretrained name (``tiny-n3``) or a path."""
     candidate = PRETRAINED_DIR / str(name_or_path)
@@ -137,9 +146,8 @@ def load_model(name_or_path: str | Path) -> tuple[GPT2LMHeadModel, CharTokenizer
     """
     folder = resolve(name_or_path)
     if not folder.is_dir():
-        shipped = sorted(p.name for p in PRETRAINED_DIR.iterdir() if p.is_dir()) if PRETRAINED_DIR.is_dir() else []
         raise FileNotFoundError(
-            f"model {str(name_or_path)!r}: no such folder (shipped pretrained names: {shipped})"
+            f"model {str(name_or_path)!r}: no such folder (shipped pretrained names: {shipped_models()})"
         )
     missing = [f for f in MODEL_FILES + TOKENIZER_FILES if not (folder / f).is_file()]
     if missing:
@@ -160,6 +168,5 @@ def load_pretrained(name: str = "tiny-n3") -> tuple[GPT2LMHeadModel, CharTokeniz
     """A model shipped with the package, e.g. ``load_pretrained("tiny-n3")``."""
     folder = PRETRAINED_DIR / name
     if not folder.is_dir():
-        shipped = sorted(p.name for p in PRETRAINED_DIR.iterdir() if p.is_dir()) if PRETRAINED_DIR.is_dir() else []
-        raise FileNotFoundError(f"name {name!r}: no shipped pretrained model (available: {shipped})")
+        raise FileNotFoundError(f"name {name!r}: no shipped pretrained model (available: {shipped_models()})")
     return load_model(folder)

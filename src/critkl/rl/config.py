@@ -138,3 +138,13 @@ class RLConfig:
             raise ValueError(f"config file {path}: unknown keys {unknown}")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The fields (sorted) whose values differ between two config dicts, ``ignore`` left out.
+
+    >>> config_diff({"lr": 1e-4, "seed": 0}, {"lr": 3e-5, "seed": 0})
+    ['lr']
+    """
+    return sorted(k for k in set(stored) | set(wanted) if k not in ignore and stored.get(k) != wanted.get(k))
+

@@ -29,7 +29,7 @@ from ..model import load_model, max_digits_of, save_model
 from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, trajectory_logits
 from .a2c import a2c_loss
 from .advantage import gae
-from .config import RLConfig
+from .config import RLConfig, config_diff
 from .diagnostics import critical_step_mask, critical_token_probs, quantiles
 from .losses import entropy_of, weighted_kl
 from .policy import ActorCritic
@@ -118,9 +118,8 @@ class Trainer:
         if not path.is_file():
             return False
         state = torch.load(path, weights_only=False)
-        if state["config"] != asdict(self.config):
-            now = asdict(self.config)
-            diff = sorted(k for k in set(now) | set(state["config"]) if now.get(k) != state["config"].get(k))
+        diff = config_diff(state["config"], asdict(self.config))
+        if diff:
             raise ValueError(f"checkpoint {path} was written with a different config (fields {diff}); "
                              "use another out_dir or the same settings")
         self.policy.load_state_dict(state["policy"])

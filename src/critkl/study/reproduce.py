@@ -111,13 +111,12 @@ def check_start_models(models: list[str | None]) -> None:
     ...
     ValueError: start model 'runs/none/final' not found (no folder runs/none/final with a config.json; ...
     """
-    from ..model import PRETRAINED_DIR, resolve
+    from ..model import resolve, shipped_models
 
     for m in dict.fromkeys(x for x in models if x):
         if not (resolve(m) / "config.json").is_file():
-            shipped = sorted(p.name for p in PRETRAINED_DIR.iterdir() if p.is_dir())
             raise ValueError(f"start model {m!r} not found (no folder {m} with a config.json; shipped names: "
-                             f"{shipped}). At gpu scale, train the start models first: "
+                             f"{shipped_models()}). At gpu scale, train the start models first: "
                              "docs/critkl-results.md, 'gpu scale'")
 
 

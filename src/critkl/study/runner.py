@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..rl.config import RLConfig
+from ..rl.config import RLConfig, config_diff
 from .experiments import Arm
 
 
@@ -46,8 +46,7 @@ def check_same_config(folder: Path, cfg: RLConfig) -> None:
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: cannot read the finished run's config ({e})") from None
     want = asdict(cfg.resolved())
-    diff = sorted(k for k in set(want) | set(stored)
-                  if k not in _WHERE_FIELDS and stored.get(k) != want.get(k))
+    diff = config_diff(stored, want, ignore=_WHERE_FIELDS)
     if diff:
         shown = ", ".join(f"{k}: run {stored.get(k)!r} vs now {want.get(k)!r}" for k in diff)
         raise ValueError(f"{path}: this finished run was made with other settings ({shown}); "
