@@ -30,6 +30,15 @@ class Arm:
     overrides: dict = field(default_factory=dict)
 
 
+def study_model(scale: str, n: int) -> str:
+    """Where ``critkl reproduce pretraining --scale SCALE`` (default ``--out``) writes its N-digit model.
+
+    >>> study_model("gpu", 7)
+    'runs/critkl-pretraining-gpu/n7/final'
+    """
+    return f"runs/critkl-pretraining-{scale}/n{n}/final"
+
+
 # Settings shared by every RL arm of a scale. cpu: tiny-n3 → 4 digits, policy temperature 1 (at the
 # paper's 2 the tiny model fails even in distribution), lr 1e-4 (1e-6 is for 85M parameters and
 # ~2,000 Adam steps per collect), 6 collects of 32: a run takes 1–2 minutes on one core.
@@ -38,7 +47,7 @@ SCALE_SETTINGS: dict[str, dict] = {
             "episodes_per_collect": 32, "minibatch_episodes": 8, "test_episodes": 64,
             "in_dist_episodes": 16, "eval_greedy": False, "policy_temperature": 1.0,
             "variant": "paper"},
-    "gpu": {"model": "runs/critkl-pretraining-gpu/n7/final", "train_digits": 8, "lr": 1e-6, "episodes": 400,
+    "gpu": {"model": study_model("gpu", 7), "train_digits": 8, "lr": 1e-6, "episodes": 400,
             "episodes_per_collect": 50, "test_episodes": 100, "in_dist_episodes": 20,
             "variant": "official"},
 }
@@ -61,9 +70,9 @@ ENGINE_CHECK_SETTINGS: dict = {
 LEVEL_MODELS: dict[str, tuple[tuple[int, str], ...]] = {
     # tiny-n4 is the n4 model of `critkl reproduce pretraining --scale cpu`, shipped; its n5 is not shipped
     # (56.5% on 5 identical digits after the same 1,500 steps), so it is read from that study's output.
-    "cpu": ((4, "tiny-n4"), (5, "runs/critkl-pretraining-cpu/n5/final")),
+    "cpu": ((4, "tiny-n4"), (5, study_model("cpu", 5))),
     # written by `critkl reproduce pretraining --scale gpu` (its default --out)
-    "gpu": tuple((n, f"runs/critkl-pretraining-gpu/n{n}/final") for n in (7, 9, 11, 13)),
+    "gpu": tuple((n, study_model("gpu", n)) for n in (7, 9, 11, 13)),
 }
 LEVEL_SHIFT = {"cpu": 1, "gpu": 2}
 
