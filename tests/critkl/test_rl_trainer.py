@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -146,6 +147,28 @@ def test_diagnostic_examples_run(monkeypatch, capsys):
     assert "step 0:" in out and "step 1: loss" in out
     out = _run_example(monkeypatch, capsys, "critkl_adam_first_step", "--steps", "1", "--only", "ln_f")
     assert "training 2 tensors" in out
+    out = _run_example(monkeypatch, capsys, "critkl_next_length_signal", "tiny-n3", "--problems", "4",
+                       "--samples", "1")
+    assert "N+1 signal on sample_rl(N, 1)" in out and "step 4" in out and "result" in out
+
+
+def test_next_length_signal_lines_add_up_to_the_total():
+    import importlib.util
+    import pathlib
+
+    from critkl.arithmetic import target
+
+    path = pathlib.Path(__file__).parents[2] / "examples" / "critkl_next_length_signal.py"
+    spec = importlib.util.spec_from_file_location("signal", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = target(5055, 8947)
+    logps = -np.arange(1, len(text) + 1, dtype=float) / 100
+    lines = module.per_line_logprob(text, logps)
+    assert len(lines) == len(module.line_names(4)) == 4 + 4
+    assert np.isclose(sum(lines), logps.sum())
+    first_line = text.index("\n", 1) + 1  # the leading newline and "<scratch>\n"
+    assert np.isclose(lines[0], logps[:first_line].sum())
 
 
 def test_trainable_trains_only_the_matching_parameters(tmp_path):
