@@ -21,8 +21,7 @@ import torch
 
 from critkl.arithmetic import sample_rl
 from critkl.model import load_model
-from critkl.rollout import pack, sample_episodes, sequence_logprobs
-from critkl.tokenizer import encode
+from critkl.rollout import gold_episodes, sample_episodes, sequence_logprobs
 
 
 def main() -> None:
@@ -51,7 +50,7 @@ def main() -> None:
     print(f"before: sampled accuracy {accuracy():.3f}")
     for step in range(args.steps):
         problems = [sample_rl(2, 1, np.random.default_rng([1, step])) for _ in range(32)]
-        gold = pack(problems, [encode(p.target) for p in problems], temperature=args.temperature)
+        gold = gold_episodes(problems, args.temperature)
         model.train()
         logp = sequence_logprobs(model, gold)
         loss = -(logp * gold.action_mask).sum() / gold.action_mask.sum()

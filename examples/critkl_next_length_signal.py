@@ -28,8 +28,7 @@ from rich.table import Table
 from critkl.arithmetic import sample_pretrain, sample_rl
 from critkl.evaluate import accuracy
 from critkl.model import load_model
-from critkl.rollout import pack, sequence_logprobs
-from critkl.tokenizer import encode
+from critkl.rollout import gold_episodes, sequence_logprobs
 
 
 def line_names(n_steps: int) -> list[str]:
@@ -62,7 +61,7 @@ def probe(path: str, digits: int | None, problems: int, samples: int, temperatur
     in_dist = [sample_pretrain(n, rng) for _ in range(problems)]
     batch = min(128, problems)
     sampled = [accuracy(model, rl, temperature, batch_size=batch, seed=s).mean() for s in range(samples)]
-    gold = pack(rl, [encode(p.target) for p in rl], temperature=1.0)
+    gold = gold_episodes(rl)
     with torch.no_grad():
         logps = sequence_logprobs(model, gold)
     totals, lines = [], []

@@ -21,8 +21,7 @@ import torch
 from critkl.arithmetic import sample_rl
 from critkl.model import load_model
 from critkl.pretrain import heldout_metrics
-from critkl.rollout import pack, sequence_logprobs
-from critkl.tokenizer import encode
+from critkl.rollout import gold_episodes, sequence_logprobs
 
 
 def main() -> None:
@@ -42,7 +41,7 @@ def main() -> None:
     print(f"step 0: {heldout_metrics(model.eval(), 3, 64)}", flush=True)
     for step in range(1, args.steps + 1):
         problems = [sample_rl(3, 1, np.random.default_rng([2, step, i])) for i in range(args.batch)]
-        gold = pack(problems, [encode(p.target) for p in problems], temperature=1.0)
+        gold = gold_episodes(problems)
         model.train()
         logp = sequence_logprobs(model, gold)
         loss = -(logp * gold.action_mask).sum() / gold.action_mask.sum()

@@ -185,9 +185,9 @@ def heldout_metrics(model, max_digits: int, size: int, seed: int = 54321) -> dic
     problems = [sample_rl(max_digits, 1, rng) for _ in range(size)]
     texts = generate(model, problems, temperature=0.0, batch_size=size)
     acc = float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
-    from .rollout import pack, sequence_logprobs
+    from .rollout import gold_episodes, sequence_logprobs
 
-    gold = pack(problems, [encode(p.target) for p in problems], temperature=1.0)
+    gold = gold_episodes(problems)
     device = next(model.parameters()).device
     with torch.no_grad():
         gold.ids, gold.attention_mask = gold.ids.to(device), gold.attention_mask.to(device)

@@ -169,6 +169,16 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
                    temperature)
 
 
+def gold_episodes(problems: Sequence[Problem], temperature: float = 1.0) -> Rollout:
+    """The gold scratchpad continuation of each problem, packed as a rollout (for teacher-forced
+    log-probs with :func:`sequence_logprobs`, or supervised steps).
+
+    >>> gold_episodes([Problem(57, 8)]).correct.tolist()
+    [True]
+    """
+    return pack(problems, [encode(p.target) for p in problems], temperature=temperature)
+
+
 def sample_episodes(lm, problems: Sequence[Problem], temperature: float = 2.0,
                     generator: torch.Generator | None = None, reward_correct: float = 1.0,
                     reward_wrong: float = -1.0, reward_mode: str = "outcome",
