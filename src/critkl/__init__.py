@@ -24,7 +24,7 @@ from .kl import certainty, kl_estimate, masked_mean, prioritized_weight
 from .model import SIZES, build_model, context_length, load_model, load_pretrained, save_model
 from .pretrain import PretrainConfig, pretrain
 from .rl import RLConfig, Trainer, train
-from .rollout import Rollout, sample_episodes, sequence_logprobs
+from .rollout import Rollout, gold_episodes, sample_episodes, sequence_logprobs
 from .tokenizer import VOCAB, CharTokenizer, OutOfVocabularyError
 
 __all__ = [
@@ -34,5 +34,5 @@ __all__ = [
     "generate_ids", "is_correct", "length_table", "load_model", "load_pretrained", "parse_answer",
     "pretrain", "prompt", "sample_pretrain", "sample_rl", "save_model", "target", "token_certainty",
     "kl_estimate", "masked_mean", "prioritized_weight", "RLConfig", "Trainer", "train", "Rollout",
-    "sample_episodes", "sequence_logprobs",
+    "gold_episodes", "sample_episodes", "sequence_logprobs",
 ]
