@@ -32,8 +32,7 @@ from critkl.rollout import gold_episodes, sequence_logprobs
 
 
 def line_names(n_steps: int) -> list[str]:
-    """Names of the continuation's scored lines for ``n_steps`` digit lines (the line count of the gold
-    continuation is 1 + n_steps, plus the END, ``</scratch>`` and result lines)."""
+    """Names of the lines of a gold continuation with ``n_steps`` digit lines."""
     return ["<scratch>"] + [f"step {k}" for k in range(1, n_steps + 1)] + ["END", "</scratch>", "result"]
 
 
@@ -66,11 +65,10 @@ def probe(path: str, digits: int | None, problems: int, samples: int, temperatur
         logps = sequence_logprobs(model, gold)
     totals, lines = [], []
     for i, p in enumerate(rl):
-        row = logps[i][gold.action_mask[i].bool()].numpy()[: len(p.target)]
+        row = logps[i][gold.action_mask[i].bool()].numpy()
         totals.append(row.sum())
         lines.append(per_line_logprob(p.target, row))
-    width = n + 1 + 4  # <scratch>, N+1 steps, END, </scratch>, result (every RL problem has N+1 steps)
-    lines = np.array([ls for ls in lines if len(ls) == width])
+    lines = np.array(lines)  # every RL problem has N+1 step lines
     return {
         "model": path, "n": n,
         "in_dist_greedy": float(accuracy(model, in_dist, 0.0, batch_size=batch).mean()),
