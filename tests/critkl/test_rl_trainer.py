@@ -117,15 +117,21 @@ def test_static_decoding_rollouts_train(tmp_path):
         _trainer(tmp_path, "bad", decoding="graph")
 
 
-def _run_example(monkeypatch, capsys, name, *argv):
+def _load_example(name):
     import importlib.util
     import pathlib
-    import sys
 
     path = pathlib.Path(__file__).parents[2] / "examples" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _run_example(monkeypatch, capsys, name, *argv):
+    import sys
+
+    module = _load_example(name)
     monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
     module.main()
     return capsys.readouterr().out
@@ -153,15 +159,9 @@ def test_diagnostic_examples_run(monkeypatch, capsys):
 
 
 def test_next_length_signal_lines_add_up_to_the_total():
-    import importlib.util
-    import pathlib
-
     from critkl.arithmetic import target
 
-    path = pathlib.Path(__file__).parents[2] / "examples" / "critkl_next_length_signal.py"
-    spec = importlib.util.spec_from_file_location("signal", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_example("critkl_next_length_signal")
     text = target(5055, 8947)
     logps = -np.arange(1, len(text) + 1, dtype=float) / 100
     lines = module.per_line_logprob(text, logps)
