@@ -55,6 +55,7 @@ class GPT2Decoder:
                         b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.c_proj.weight, b.mlp.c_proj.bias)
                        for b in t.h]
         self.k = self.v = self.valid = None
+        self._spare: tuple[torch.Tensor, ...] | None = None
         self.length = 0
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, d)
@@ -73,13 +74,13 @@ class GPT2Decoder:
             h = F.layer_norm(x, (c,), l1w, l1b, self.eps)
             q, k, v = torch.addmm(ab, h.view(-1, c), aw).view(x.shape[0], s, 3 * c).split(c, dim=2)
             if slot is None:
-                self.k[i, :, :, start:start + s] = self._heads(k)
-                self.v[i, :, :, start:start + s] = self._heads(v)
-                keys, values = self.k[i, :, :, :start + s], self.v[i, :, :, :start + s]
+                self.k[:, i, :, start:start + s] = self._heads(k)
+                self.v[:, i, :, start:start + s] = self._heads(v)
+                keys, values = self.k[:, i, :, :start + s], self.v[:, i, :, :start + s]
             else:
-                self.k[i].index_copy_(2, slot, self._heads(k))
-                self.v[i].index_copy_(2, slot, self._heads(v))
-                keys, values = self.k[i], self.v[i]
+                self.k[:, i].index_copy_(2, slot, self._heads(k))
+                self.v[:, i].index_copy_(2, slot, self._heads(v))
+                keys, values = self.k[:, i], self.v[:, i]
             a = F.scaled_dot_product_attention(self._heads(q), keys, values, attn_mask=attn_mask,
                                                scale=scale)
             a = a.transpose(1, 2).reshape(-1, c)
@@ -97,9 +98,11 @@ class GPT2Decoder:
         b, w = ids.shape
         c = self.wte.shape[1]
         d = c // self.n_head
-        self.k = ids.new_zeros((len(self.blocks), b, self.n_head, max_len, d), dtype=self.wte.dtype)
+        # batch first, so that the rows still decoding are a contiguous prefix of a buffer (see keep)
+        self.k = ids.new_zeros((b, len(self.blocks), self.n_head, max_len, d), dtype=self.wte.dtype)
         self.v = torch.zeros_like(self.k)
         self.valid = torch.zeros((b, max_len), dtype=torch.bool, device=ids.device)
+        self._spare = None
         self.valid[:, :w] = mask.bool()
         causal = torch.ones((w, w), dtype=torch.bool, device=ids.device).tril()
         attn = causal[None, None] & self.valid[:, None, None, :w]
@@ -131,5 +134,19 @@ class GPT2Decoder:
         return self._run(x, self.valid[:, None, None, :], slot=slot)
 
     def keep(self, rows: torch.Tensor) -> None:
-        """Keep only these batch rows (indices into the current batch)."""
-        self.k, self.v, self.valid = self.k[:, rows], self.v[:, rows], self.valid[rows]
+        """Keep only these batch rows (indices into the current batch).
+
+        The kept rows are gathered into the first rows of a second buffer of the full size, allocated
+        once; the two buffers then swap roles. Allocating a fresh cache each time rows finish would
+        hand the allocator a block of hundreds of MB per finishing step, which it maps from and
+        returns to the operating system every time.
+        """
+        n = rows.numel()
+        if self._spare is None:
+            self._spare = (torch.empty_like(self.k), torch.empty_like(self.v), torch.empty_like(self.valid))
+        full = tuple(t._base if t._base is not None else t for t in (self.k, self.v, self.valid))
+        spare = self._spare
+        self.k = torch.index_select(self.k, 0, rows, out=spare[0][:n])
+        self.v = torch.index_select(self.v, 0, rows, out=spare[1][:n])
+        self.valid = torch.index_select(self.valid, 0, rows, out=spare[2][:n])
+        self._spare = full
