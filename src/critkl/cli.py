@@ -190,14 +190,78 @@ def certainty(
 
 
 @app.command()
+def calibrate(
+    model: str = typer.Argument(..., help="Model folder, or a shipped name such as tiny-n4 (the RL reference)."),
+    digits: int = typer.Option(0, "--digits", "-d", help="Digits of the RL problems (0: N+1)."),
+    problems: int = typer.Option(256, help="Gold scratchpads to measure the certainty on."),
+    quantile: float = typer.Option(0.1, help="Share of non-critical tokens allowed below the target weight."),
+    target: float = typer.Option(0.5, help="The weight that share of non-critical tokens must keep at least."),
+    temperatures: str = typer.Option("1,2,4", help="Certainty temperatures to try, comma-separated."),
+    beta: float = typer.Option(0.0, help="Also show the weights of this β (e.g. the paper's 150) for each setting."),
+    json_out: Path = typer.Option(None, "--json", help="Also write every row as JSON here."),
+) -> None:
+    """Choose β for the prioritized KL from the reference's certainty on critical vs other tokens.
+
+    β = ln(target) / ln(c_q), with c_q the ``quantile`` of the certainty on non-critical gold tokens, for
+    each certainty kind and temperature; the recommended row leaves the lowest median weight on
+    critical tokens. Example: ``critkl calibrate tiny-n4``.
+    """
+    import json
+    import math
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .calibration import at_beta, calibrate_table, gold_certainties, recommend, rl_problems
+    from .kl import CERTAINTY_KINDS
+
+    m, _, n = _load(model)
+    try:
+        temps = tuple(float(t) for t in temperatures.split(","))
+    except ValueError:
+        _fail(f"--temperatures must be comma-separated numbers such as 1,2,4, got {temperatures!r}")
+    if any(not (math.isfinite(t) and t > 0) for t in temps):
+        _fail(f"--temperatures must all be finite and > 0, got {temperatures!r}")
+    if not beta >= 0 or not math.isfinite(beta):
+        _fail(f"--beta must be a finite number >= 0, got {beta}")
+    try:
+        table = gold_certainties(m, rl_problems(n, digits or n + 1, problems), n, CERTAINTY_KINDS, temps)
+        rows = calibrate_table(table, quantile, target)
+        best = recommend(rows)
+    except ValueError as e:
+        _fail(str(e))
+    out = Table(title=f"{model}: prioritized-KL weight w = c^β on {problems} gold scratchpads of "
+                      f"{digits or n + 1} digits (N = {n})")
+    for h in ("certainty", "T", "β", "w critical p10 / p50 / p90", "w other p10 / p50 / p90", ""):
+        out.add_column(h)
+    shown = list(rows)
+    if beta:
+        shown += [at_beta(r.kind, r.temperature, beta, *table[(r.kind, r.temperature)]) for r in rows]
+    for r in shown:
+        note = "recommended" if r == best else ("" if r.usable else "certainty saturates: no β")
+        if r.other.p50 < 0.5:
+            note = "[red]collapsed[/red]"
+        out.add_row(r.kind, f"{r.temperature:g}", f"{r.beta:g}",
+                    f"{r.critical.p10:.2g} / {r.critical.p50:.2g} / {r.critical.p90:.2g}",
+                    f"{r.other.p10:.2g} / {r.other.p50:.2g} / {r.other.p90:.2g}", note)
+    Console(width=160).print(out)
+    typer.echo(f"use: critkl rl --model {model} --kl prioritized --certainty {best.kind} "
+               f"--certainty-temperature {best.temperature:g} --beta {best.beta:g}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps([r.as_dict() for r in shown], indent=1) + "\n")
+        typer.echo(f"json: {json_out}")
+
+
+@app.command()
 def reproduce(
-    experiment: str = typer.Argument(..., help="pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
+    experiment: str = typer.Argument(..., help="kl-strength (standard vs prioritized KL over α, β calibrated), pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
     scale: str = typer.Option("cpu", help="cpu (tiny models, minutes per run on 2 cores) or gpu (paper settings; start models from 'reproduce pretraining --scale gpu')."),
-    seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 5 for prioritized-kl)."),
+    seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 12 for kl-strength's arms at the paper's α, 5 for prioritized-kl). Raising it later reuses the finished seeds."),
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),
     jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core)."),
     episodes: int = typer.Option(0, help="Override the scale's training episodes per run (0: keep)."),
-    model: str = typer.Option(None, help="Override the scale's start model (folder, tiny-n3 or tiny-n4); RL then runs on its N+1 digits. Not for pretraining-levels (each arm has its own)."),
+    model: str = typer.Option(None, help="Override the scale's start model (folder, or a shipped name: tiny-n4 is the cpu default); RL then runs on its N+1 digits. Not for pretraining-levels (each arm has its own)."),
     digits: str = typer.Option(None, help="pretraining: the N to train, comma-separated (default: 3,4,5 cpu; 7,9,11,13 gpu)."),
     steps: int = typer.Option(0, help="pretraining: optimizer steps per model (0: 1500 cpu, 6000 gpu)."),
     set_: list[str] = typer.Option(None, "--set", help="RL experiments: override an RLConfig field of every "

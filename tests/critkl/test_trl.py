@@ -199,6 +199,28 @@ def test_trainer_rejects_plain_config_and_warns_without_kl(tmp_path):
     assert any("beta=0" in str(w.message) for w in caught)
 
 
+@pytest.mark.parametrize("kind, temperature, beta, collapsed", [
+    ("max_prob", 4.0, 150.0, True),  # the official setting: w ≈ 0 on every token of a small model
+    ("shannon", 1.0, 1.0, False),
+])
+def test_trainer_warns_when_the_weight_collapses(tmp_path, kind, temperature, beta, collapsed):
+    from critkl.calibration import WeightCollapseWarning
+
+    trainer = _trainer(PrioritizedGRPOTrainer, PrioritizedGRPOConfig, tmp_path, certainty_kind=kind,
+                       certainty_temperature=temperature, kl_weight_beta=beta)
+    rows = arithmetic_dataset(P, max_digits=2, seed=1)
+    batch = [rows[i] for i in range(P) for _ in range(G)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer._generate_and_score_completions(batch)
+        trainer._generate_and_score_completions(batch)  # warned once, flagged every time
+    warned = [w for w in caught if issubclass(w.category, WeightCollapseWarning)]
+    assert len(warned) == int(collapsed)
+    assert trainer._metrics["train"]["kl_weight/collapsed"] == [float(collapsed)] * 2
+    if collapsed:
+        assert "median w on non-critical tokens" in str(warned[0].message) and "β=150" in str(warned[0].message)
+
+
 def test_rest_of_critkl_never_imports_trl():
     code = (
         "import sys, critkl, critkl.cli, critkl.rl\n"

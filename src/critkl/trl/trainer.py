@@ -36,6 +36,7 @@ try:  # TRL's context manager that all-gathers ZeRO-3 partitioned LM-head parame
 except ImportError:  # pragma: no cover - other TRL versions
     from contextlib import nullcontext as _gather_params
 
+from ..calibration import WeightCollapseWarning, collapse_message, is_collapsed
 from ..kl import certainty as reference_certainty
 from ..kl import prioritized_weight
 from .config import PrioritizedGRPOConfig
@@ -256,6 +257,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
                 UserWarning, stacklevel=2,
             )
         self._pending_certainty: torch.Tensor | None = None
+        self._warned_collapse = False
         #: max |log p| difference between the certainty's logits and TRL's reference log-probs (first batch)
         self.ref_logp_error: float | None = None
         super().__init__(model, reward_funcs, args, *more, **kwargs)
@@ -367,3 +369,9 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         metrics["kl_weight/p50"].append(p50)
         metrics["kl_weight/p90"].append(p90)
         metrics["certainty/mean"].append(cert.mean().item())
+        metrics["kl_weight/collapsed"].append(float(is_collapsed(p50)))
+        if is_collapsed(p50) and not self._warned_collapse:
+            self._warned_collapse = True  # critical tokens are rare: the median over all tokens is the ordinary ones'
+            a = self.args
+            warnings.warn(collapse_message(p50, a.certainty_kind, a.certainty_temperature, a.kl_weight_beta),
+                          WeightCollapseWarning, stacklevel=2)
