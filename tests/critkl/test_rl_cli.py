@@ -21,7 +21,7 @@ def test_rl_command_runs_and_logs(tmp_path):
     recs = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in recs] == [0, 1]
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["algo"] == "ppo" and saved["test_episodes"] == 2 and saved["certainty"] == "max_prob"
+    assert saved["algo"] == "ppo" and saved["test_episodes"] == 2 and saved["certainty"] == "shannon"  # the default paper variant
 
 
 def test_rl_command_errors_name_the_option(tmp_path):

@@ -11,17 +11,17 @@ from .config import RLConfig
 
 
 def rl(
-    model: str = typer.Option("tiny-n3", help="Model folder or shipped name (tiny-n3)."),
-    train_digits: int = typer.Option(None, "--train-digits", "-d", help="N+k: digits of the RL problems [4]."),
+    model: str = typer.Option("tiny-n4", help="Model folder or shipped name (tiny-n4, tiny-n3)."),
+    train_digits: int = typer.Option(None, "--train-digits", "-d", help="N+k: digits of the RL problems [N+1]."),
     pretrained_digits: int = typer.Option(None, help="N, the pre-training length (0: the model's own) [0]."),
     kl: str = typer.Option(None, help="none, standard or prioritized [prioritized]."),
     alpha: float = typer.Option(None, help="KL coefficient α [5, paper Table 3]."),
-    beta: float = typer.Option(None, help="Prioritized-KL exponent β [150]."),
+    beta: float = typer.Option(None, help="Prioritized-KL exponent β [150, paper]; `critkl calibrate MODEL` fits one to the model."),
     algo: str = typer.Option(None, help="a2c or ppo [a2c]."),
     episodes: int = typer.Option(None, help="Training episodes in total [400]."),
     seed: int = typer.Option(None, help="Seed; on CPU it fully determines the run [0]."),
     config: Path = typer.Option(None, "--config", help="JSON file with any RLConfig fields (flags override it)."),
-    variant: str = typer.Option(None, help="official (max-prob certainty at T=4, ±1 reward, c_ent 0.001) or paper (Shannon, 1/0, 0.0005)."),
+    variant: str = typer.Option(None, help="paper (Shannon certainty at T=1, reward 1/0, c_ent 0.0005) [default] or official (max-prob certainty at T=4, ±1, 0.001; its weight collapses to ≈0 on small models)."),
     kl_placement: str = typer.Option(None, help="loss (paper/official) or reward (RLHF style)."),
     kl_estimator: str = typer.Option(None, help="k1, k2 (paper) or k3."),
     certainty: str = typer.Option(None, help="shannon or max_prob [from --variant]."),
@@ -34,8 +34,9 @@ def rl(
     trainable: str = typer.Option(None, help="Regex on LM parameter names: train only those, e.g. 'ln_' (LayerNorms) [all]."),
     episodes_per_collect: int = typer.Option(None, help="[50]"),
     minibatch_episodes: int = typer.Option(None, help="Episodes per Adam step [10]."),
-    test_episodes: int = typer.Option(None, help="Held-out N+k test episodes [100]."),
+    test_episodes: int = typer.Option(None, help="Held-out N+k test problems, fixed by --heldout-seed [100]."),
     in_dist_episodes: int = typer.Option(None, help="In-distribution (1..N) test episodes [20]."),
+    heldout_seed: int = typer.Option(None, help="Seed of the held-out problems and of the evaluation's sampling, the same for every run [0]."),
     entropy_coef: float = typer.Option(None, help="[from --variant]"),
     reward_mode: str = typer.Option(None, help="outcome (paper: result line only) or prefix (partial credit for the correct prefix of the scratchpad) [outcome]."),
     normalize_advantages: bool = typer.Option(

@@ -29,12 +29,12 @@ class RLConfig:
     'shannon'
     """
 
-    model: str = "tiny-n3"
-    train_digits: int = 4  # N+k: RL problems have one operand of this many digits
+    model: str = "tiny-n4"
+    train_digits: int = 0  # N+k: RL problems have one operand of this many digits; 0: N+1
     pretrained_digits: int = 0  # N; 0: the model's own (config critkl_max_digits). Set it to treat a length
     # the model was trained on as "N+k", e.g. to sharpen tiny-n3 on 3 digits at a high temperature
     out_dir: str = "runs/rl"
-    variant: str = "official"
+    variant: str = "paper"  # "official" (max-prob at T=4) collapses the weight of small models
     algo: str = "a2c"
     kl: str = "prioritized"
     kl_placement: str = "loss"  # "loss" (paper, official) or "reward" (RLHF style)
@@ -54,6 +54,7 @@ class RLConfig:
     minibatch_episodes: int = 10  # episodes per Adam step (the official code uses transition minibatches)
     test_episodes: int = 100
     in_dist_episodes: int = 20
+    heldout_seed: int = 0  # the held-out problems and the evaluation's sampling stream (not the run's seed)
     value_coef: float = 0.1
     entropy_coef: float | None = None
     gamma: float = 1.0
@@ -101,7 +102,9 @@ class RLConfig:
             ("beta", self.beta >= 0, ">= 0"),
             ("lr", self.lr > 0, "> 0"),
             ("adam_eps", self.adam_eps > 0, "> 0"),
-            ("train_digits", isinstance(self.train_digits, int) and self.train_digits >= 2, "an int >= 2"),
+            ("train_digits", isinstance(self.train_digits, int) and (self.train_digits >= 2
+                                                                     or self.train_digits == 0),
+             "an int >= 2, or 0 for N+1"),
             ("pretrained_digits", isinstance(self.pretrained_digits, int) and self.pretrained_digits >= 0,
              "an int >= 0"),
             ("episodes", self.episodes >= 0, ">= 0"),

@@ -14,8 +14,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from ..arithmetic import eval_set, sample_rl
+from ..calibration import WeightCollapseWarning, collapse_message, is_collapsed
 from ..evaluate import accuracy
 from ..kl import certainty, kl_estimate, masked_mean, prioritized_weight
 from ..model import load_model, max_digits_of, save_model
@@ -30,12 +33,22 @@ from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, tra
 from .a2c import a2c_loss
 from .advantage import gae
 from .config import RLConfig, config_diff
-from .diagnostics import critical_step_mask, critical_token_probs, quantiles
+from .diagnostics import GoldPath, critical_step_mask, grad_norms, quantiles
 from .losses import entropy_of, weighted_kl
 from .policy import ActorCritic
 from .ppo import ppo_loss
 
 CHECKPOINT = "checkpoint.pt"
+# The settings the start model's evaluation depends on (Trainer.start_evaluation).
+START_KEYS = ("model", "train_digits", "pretrained_digits", "policy_temperature", "test_episodes",
+              "in_dist_episodes", "heldout_seed", "eval_greedy")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _columns(attention_mask: torch.Tensor) -> tuple[int, int]:
@@ -82,7 +95,7 @@ class Trainer:
             lm, tokenizer = load_model(config.model)
         self.tokenizer = tokenizer
         self.n = config.pretrained_digits or max_digits_of(lm)
-        self.k = config.train_digits - self.n
+        self.k = config.train_digits - self.n if config.train_digits else 1
         if self.k < 1:
             raise ValueError(f"train_digits must exceed the pre-training length N={self.n}, "
                              f"got {config.train_digits}")
@@ -91,14 +104,20 @@ class Trainer:
         self.policy = ActorCritic(lm.train(), config.value_hidden)
         select_trainable(self.policy.lm, config.trainable)
         params = [p for p in self.policy.parameters() if p.requires_grad]
+        self._lm_params = [p for p in self.policy.lm.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=config.lr, eps=config.adam_eps)
         self.iteration = 0
         self.out = Path(config.out_dir)
-        rng = np.random.default_rng([config.seed, 7])
+        # one fixed held-out set for every run of the same settings, whatever its seed, so runs compare
+        rng = np.random.default_rng([config.heldout_seed, 7])
         self.test_problems = [sample_rl(self.n, self.k, rng) for _ in range(config.test_episodes)]
         self.in_dist_problems = eval_set(self.n, "varying", size=max(config.in_dist_episodes, 1),
-                                         seed=config.seed + 1)[: config.in_dist_episodes]
+                                         seed=config.heldout_seed + 1)[: config.in_dist_episodes]
+        t = config.policy_temperature
+        self.heldout_gold = GoldPath(self.reference, self.test_problems, self.n, t)
+        self.in_dist_gold = GoldPath(self.reference, self.in_dist_problems, self.n, t)
         self._tb = None
+        self._warned_collapse = False
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -177,22 +196,29 @@ class Trainer:
                 logits, values = self.policy(ids, attn)
                 logp = token_logprobs(logits, ids, c.policy_temperature)
                 ent = entropy_of(step_logits(logits), c.policy_temperature)
+                first = not logs
                 kl = (weighted_kl(logp, prep["ref_logp"][sl], prep["weight"][sl], mask, c.kl_estimator)
-                      if use_kl else torch.zeros(()))
+                      if use_kl or first else torch.zeros(()))
                 common = dict(advantages=prep["adv"][sl], values=values[:, :-1], returns=prep["ret"][sl],
-                              entropy=ent, kl=kl, mask=mask, value_coef=c.value_coef,
+                              entropy=ent, kl=kl if use_kl else torch.zeros(()), mask=mask, value_coef=c.value_coef,
                               entropy_coef=c.entropy_coef, alpha=c.alpha if use_kl else 0.0)
                 if c.algo == "a2c":
                     terms = a2c_loss(logp, **common)
                 else:
                     terms = ppo_loss(logp, prep["old_logp"][sl], clip=c.ppo_clip, **common)
+                if first:  # how hard the KL pulls against the reward, on this collect's first minibatch
+                    grads = grad_norms(self._lm_params, policy=terms.policy, kl=kl)
                 self.optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()
                 if c.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm)
                 self.optimizer.step()
                 logs.append(terms.as_floats())
-        return {k: float(np.mean([x[k] for x in logs])) for k in logs[0]} | {"adam_steps": len(logs)}
+        alpha = c.alpha if use_kl else 0.0
+        ratio = alpha * grads["kl"] / grads["policy"] if grads["policy"] > 0 else float("nan")
+        return {k: float(np.mean([x[k] for x in logs])) for k in logs[0]} | {
+            "adam_steps": len(logs), "grad_norm_policy": grads["policy"], "grad_norm_kl_unit": grads["kl"],
+            "grad_ratio_kl_policy": ratio}
 
     def evaluate(self) -> dict[str, float]:
         """Held-out N+k accuracy (sampled at T_pol, and greedy), in-distribution accuracy, p(critical)."""
@@ -200,9 +226,11 @@ class Trainer:
         lm = self.policy.lm.eval()
         out: dict[str, float] = {}
         with torch.no_grad():
-            # held-out and in-distribution problems share one sampled generation pass
+            # held-out and in-distribution problems share one sampled generation pass, whose random
+            # stream depends only on the held-out seed and the iteration: every run of a study draws
+            # the same numbers at the same evaluation (common random numbers), so arms compare closely
             both = accuracy(lm, self.test_problems + self.in_dist_problems, c.policy_temperature,
-                            seed=c.seed * 100_003 + self.iteration, batch_size=256)
+                            seed=c.heldout_seed * 100_003 + self.iteration, batch_size=256)
             n_test = len(self.test_problems)
             out["heldout_acc_sampled"] = float(both[:n_test].mean())
             if c.eval_greedy:
@@ -210,7 +238,13 @@ class Trainer:
                                                            batch_size=256).mean())
             if self.in_dist_problems:
                 out["in_dist_acc_sampled"] = float(both[n_test:].mean())
-            out.update(critical_token_probs(lm, self.test_problems[:20], self.n, c.policy_temperature))
+            gold = self.heldout_gold.metrics(lm)
+            out["heldout_p_gold"] = gold.pop("p_gold")
+            out["kl_ref_critical"], out["kl_ref_other"] = gold.pop("kl_critical"), gold.pop("kl_other")
+            out.update(gold)  # p_critical/step_k/operand_j/n+g_{comma,digit}
+            if self.in_dist_problems:
+                in_dist = self.in_dist_gold.metrics(lm)
+                out["in_dist_p_gold"], out["kl_ref_in_dist"] = in_dist["p_gold"], in_dist["kl_other"]
         return out
 
     def step(self) -> dict[str, float]:
@@ -245,7 +279,36 @@ class Trainer:
             "time_rollout_s": t1 - t0, "time_reference_s": t2 - t1, "time_update_s": t3 - t2,
             "episodes_per_s": len(problems) / (t3 - t0), "tokens_per_s": tokens / (t3 - t0),
         }
+        if c.kl == "prioritized":
+            rec["weight_collapsed"] = is_collapsed(rec["w_other_p50"])
+            if rec["weight_collapsed"] and not self._warned_collapse:
+                self._warned_collapse = True
+                warnings.warn(collapse_message(rec["w_other_p50"], c.certainty, c.certainty_temperature, c.beta),
+                              WeightCollapseWarning, stacklevel=2)
         self.iteration += 1
+        return rec
+
+    def start_evaluation(self, cache: str | Path | None = None) -> dict[str, float]:
+        """The evaluation before any update, read from or added to ``cache`` when given.
+
+        It depends only on the start model and the evaluation settings (the held-out problems and the
+        evaluation's random stream come from ``heldout_seed``, not the run's seed), so every run of a
+        study that shares them has the same start; the cache computes it once.
+        """
+        if cache is None:
+            return self.evaluate()
+        c, path = self.config, Path(cache)
+        key = json.dumps({k: getattr(c, k) for k in START_KEYS}, sort_keys=True)
+        stored = _read_json(path)
+        if key in stored:
+            return stored[key]
+        rec = self.evaluate()
+        stored = _read_json(path)  # another run may have written meanwhile
+        stored[key] = rec
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(stored, indent=1) + "\n")
+        tmp.replace(path)
         return rec
 
     # ------------------------------------------------------------------ the run
@@ -262,10 +325,13 @@ class Trainer:
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     self._tb.add_scalar(k, v, rec["episodes"])
 
-    def run(self, resume: bool = True, until: int | None = None, on_record=None) -> Path:
+    def run(self, resume: bool = True, until: int | None = None, on_record=None,
+            start_cache: str | Path | None = None) -> Path:
         """Train for ``ceil(episodes / episodes_per_collect)`` iterations; returns the final model folder.
 
-        ``until``: stop after that iteration's checkpoint, as an interruption would.
+        ``until``: stop after that iteration's checkpoint, as an interruption would. ``start_cache``: a
+        JSON file shared by the runs of a study, holding the start model's evaluation
+        (:meth:`start_evaluation`).
         """
         c = self.config
         self.out.mkdir(parents=True, exist_ok=True)
@@ -273,7 +339,7 @@ class Trainer:
         resumed = resume and self.load_checkpoint()
         if not resumed:
             (self.out / "log.jsonl").unlink(missing_ok=True)
-            rec = {"iteration": 0, "episodes": 0, **self.evaluate()}
+            rec = {"iteration": 0, "episodes": 0, **self.start_evaluation(start_cache)}
             self._log(rec)
             if on_record:
                 on_record(rec)
@@ -296,6 +362,7 @@ class Trainer:
                           training_config=asdict(c))
 
 
-def train(config: RLConfig, resume: bool = True, until: int | None = None, on_record=None) -> Path:
+def train(config: RLConfig, resume: bool = True, until: int | None = None, on_record=None,
+          start_cache: str | Path | None = None) -> Path:
     """Run RL fine-tuning (see :class:`Trainer`); returns the final model folder."""
-    return Trainer(config).run(resume=resume, until=until, on_record=on_record)
+    return Trainer(config).run(resume=resume, until=until, on_record=on_record, start_cache=start_cache)
