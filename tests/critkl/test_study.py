@@ -67,7 +67,39 @@ def test_read_log_names_the_bad_line(tmp_path):
 
 
 TINY = {"episodes": 4, "episodes_per_collect": 2, "minibatch_episodes": 2, "test_episodes": 2,
-        "in_dist_episodes": 2}
+        "in_dist_episodes": 2, "eval_every": 1}
+
+
+def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, monkeypatch):
+    from critkl.study import kl_strength
+
+    monkeypatch.setattr(kl_strength, "ALPHAS", (0.1, 5.0))
+    monkeypatch.setattr(kl_strength, "GRID_SEEDS", 1)
+    md = reproduce("kl-strength", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
+    text = md.read_text()
+    for part in ("## Verdict", "minimum detectable difference", "β calibrated to the start model",
+                 "recommended", "![dose-response](dose_response.png)", "![weights](weights.png)"):
+        assert part in text, part
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert {k: v["seeds"] for k, v in res["arms"].items()} == {
+        "no-kl": 1, "standard-a0.1": 1, "prioritized-a0.1": 1, "standard-a5": 2, "prioritized-a5": 2,
+        "prioritized-paper-a5": 2}
+    assert res["calibration"]["used"]["beta"] > 0 and res["verdicts"]["calibrated"]["main"]["n"] == 2
+    assert res["verdicts"]["paper"]["main"]["n"] == 2
+    prio = json.loads((tmp_path / "runs" / "prioritized-a5" / "seed0" / "config.json").read_text())
+    assert prio["beta"] == res["calibration"]["used"]["beta"] and prio["alpha"] == 5.0
+    for png in ("dose_response.png", "weights.png", "accuracy.png"):
+        assert (tmp_path / png).stat().st_size > 10_000
+    starts = {json.loads((tmp_path / "runs" / a / "seed0" / "log.jsonl").read_text().splitlines()[0])[
+        "heldout_p_gold"] for a in res["arms"]}
+    assert len(starts) == 1  # every run starts from the same, shared evaluation
+    before = (tmp_path / "runs" / "standard-a5" / "seed0" / "log.jsonl").read_text()
+    reproduce("kl-strength", seeds=3, out=tmp_path, jobs=1, overrides=TINY)  # one more seed at α = 5
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["verdicts"]["calibrated"]["main"]["n"] == 3
+    assert (tmp_path / "runs" / "standard-a5" / "seed0" / "log.jsonl").read_text() == before  # reused
+    with pytest.raises(ValueError, match="sets alpha per arm"):
+        reproduce("kl-strength", seeds=1, out=tmp_path / "x", jobs=1, overrides={**TINY, "alpha": 1.0})
 
 
 def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path):

@@ -12,8 +12,8 @@ HELDOUT = "heldout_acc_sampled"
 CRITICAL_PREFIX = "p_critical/"
 
 
-def read_log(folder: Path) -> list[dict]:
-    """The evaluation records of one run (records that carry a held-out accuracy)."""
+def read_log(folder: Path, evaluations_only: bool = True) -> list[dict]:
+    """The evaluation records of one run (records that carry a held-out accuracy), or all its records."""
     path = Path(folder) / "log.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run log missing (was the run started?)")
@@ -23,7 +23,7 @@ def read_log(folder: Path) -> list[dict]:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{i}: not JSON ({e.msg})") from None
-        if HELDOUT in rec:
+        if HELDOUT in rec or not evaluations_only:
             out.append(rec)
     return out
 

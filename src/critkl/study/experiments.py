@@ -2,7 +2,7 @@
 
 An *arm* is a named set of :class:`critkl.RLConfig` overrides (the KL mode, α, β, the start model);
 a *scale* gives the shared settings (start model, digits, learning rate, episodes, test size). The
-cpu scale starts from the shipped ``tiny-n3`` and RL-fine-tunes on 4 digits in minutes on 2 cores;
+cpu scale starts from the shipped ``tiny-n4`` and RL-fine-tunes on 5 digits in minutes on 2 cores;
 the gpu scale is the paper's setting (Table 3) from a model pre-trained on N = 7.
 
 >>> [arm.name for arm in rl_arms("prioritized-kl", "cpu")]
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RL_EXPERIMENTS = ("prioritized-kl", "beta-sweep", "pretraining-levels", "engine-check")
+RL_EXPERIMENTS = ("kl-strength", "prioritized-kl", "beta-sweep", "pretraining-levels", "engine-check")
 EXPERIMENTS = ("pretraining", "certainty", *RL_EXPERIMENTS)
 SCALES = ("cpu", "gpu")
 BETAS = (10, 50, 150, 500, 1000, 10000)
@@ -23,11 +23,21 @@ BETAS = (10, 50, 150, 500, 1000, 10000)
 
 @dataclass(frozen=True)
 class Arm:
-    """One configuration of an experiment: a name, a legend label and RLConfig overrides."""
+    """One configuration of an experiment: a name, a legend label, RLConfig overrides, and at most how
+    many seeds it runs (``None``: as many as the study asks for)."""
 
     name: str
     label: str
     overrides: dict = field(default_factory=dict)
+    max_seeds: int | None = None
+
+    def seeds(self, requested: int) -> int:
+        """Seeds this arm runs when the study asks for ``requested``.
+
+        >>> Arm("a", "a", max_seeds=4).seeds(12), Arm("b", "b").seeds(12)
+        (4, 12)
+        """
+        return requested if self.max_seeds is None else min(requested, self.max_seeds)
 
 
 def study_model(scale: str, n: int) -> str:
@@ -39,13 +49,15 @@ def study_model(scale: str, n: int) -> str:
     return f"runs/critkl-pretraining-{scale}/n{n}/final"
 
 
-# Settings shared by every RL arm of a scale. cpu: tiny-n3 → 4 digits, policy temperature 1 (at the
-# paper's 2 the tiny model fails even in distribution), lr 1e-4 (1e-6 is for 85M parameters and
-# ~2,000 Adam steps per collect), 6 collects of 32: a run takes 1–2 minutes on one core.
+# Settings shared by every RL arm of a scale. cpu: tiny-n4 → 5 digits (the smallest shipped model whose
+# N+1 problems RL can solve: 7-9% sampled at T = 1; tiny-n3 solves 0% of 4-digit problems, so the reward
+# is constant there), policy temperature 1 (at the paper's 2 a tiny model fails even in distribution),
+# all weights at Adam lr 3e-5 (1e-6 is for 85M parameters and ~2,000 Adam steps per collect), 50 collects
+# of 32, every run scored on the same 256 held-out problems every 10 collects: 6–10 min per run on one core.
 SCALE_SETTINGS: dict[str, dict] = {
-    "cpu": {"model": "tiny-n3", "train_digits": 4, "lr": 1e-4, "episodes": 192,
-            "episodes_per_collect": 32, "minibatch_episodes": 8, "test_episodes": 64,
-            "in_dist_episodes": 16, "eval_greedy": False, "policy_temperature": 1.0,
+    "cpu": {"model": "tiny-n4", "train_digits": 5, "lr": 3e-5, "episodes": 1600,
+            "episodes_per_collect": 32, "minibatch_episodes": 8, "test_episodes": 256,
+            "in_dist_episodes": 64, "eval_every": 10, "eval_greedy": False, "policy_temperature": 1.0,
             "variant": "paper"},
     "gpu": {"model": study_model("gpu", 7), "train_digits": 8, "lr": 1e-6, "episodes": 400,
             "episodes_per_collect": 50, "test_episodes": 100, "in_dist_episodes": 20,
@@ -76,12 +88,8 @@ LEVEL_MODELS: dict[str, tuple[tuple[int, str], ...]] = {
 }
 LEVEL_SHIFT = {"cpu": 1, "gpu": 2}
 
-# Settings of one experiment at one scale, over the scale's (``--set`` still overrides them). The
-# cpu pretraining-levels recipe is the one that moved tiny-n4 on 5 digits (docs/critkl-rl.md): all
-# weights at lr 3e-5, 50 collects of 32, 128 held-out problems every 10 collects.
-EXPERIMENT_SETTINGS: dict[tuple[str, str], dict] = {
-    ("pretraining-levels", "cpu"): {"lr": 3e-5, "episodes": 1600, "test_episodes": 128, "eval_every": 10},
-}
+# Settings of one experiment at one scale, over the scale's (``--set`` still overrides them).
+EXPERIMENT_SETTINGS: dict[tuple[str, str], dict] = {}
 
 PRETRAIN_DIGITS = {"cpu": (3, 4, 5), "gpu": (7, 9, 11, 13)}
 
@@ -90,6 +98,10 @@ def rl_arms(experiment: str, scale: str) -> list[Arm]:
     """The arms of an RL experiment at a scale (each arm is run once per seed)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if experiment == "kl-strength":  # the study calibrates β to the start model first (kl_strength.study)
+        from .kl_strength import arms
+
+        return arms({"kl": "prioritized", "beta": 150.0})
     if experiment == "prioritized-kl":
         return [Arm("prioritized", "prioritized KL (α=5, β=150)", {"kl": "prioritized", "alpha": 5.0,
                                                                    "beta": 150.0}),

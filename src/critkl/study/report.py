@@ -22,13 +22,15 @@ def _plot_curves(ax, arms_logs: dict, labels: dict, key: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str) -> None:
+def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
+                  extra: tuple[tuple[str, str], ...] = ()) -> None:
+    """Held-out and in-distribution accuracy over training, one line per arm (plus ``extra`` panels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [(HELDOUT, "held-out N+k accuracy (sampled)"),
+    keys = [(HELDOUT, "held-out N+k accuracy (sampled)"), *extra,
             ("in_dist_acc_sampled", "in-distribution accuracy (sampled)")]
     logged = {k for logs in arms_logs.values() for log in logs for r in log for k in r}
     keys = [kn for kn in keys if kn[0] == HELDOUT or kn[0] in logged]  # no empty panel
@@ -37,6 +39,7 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str) -> None
     for ax, (key, name) in zip(axes, keys, strict=True):
         _plot_curves(ax, arms_logs, labels, key)
         ax.set_title(name)
+        ax.set_ylabel("probability" if "p(" in name else "accuracy")
         top = min(1.02, max(ax.get_ylim()[1], 0.1))  # zoom on low accuracies instead of a flat line at 0
         ax.set_ylim(-0.02 * top, top)
     axes[0].legend(fontsize=8)
@@ -60,11 +63,12 @@ def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path) ->
     for ax, key in zip(axes.flat, keys):
         _plot_curves(ax, arms_logs, labels, key)
         ax.set_title(key.removeprefix("p_critical/"), fontsize=9)
+        ax.set_ylabel("p(correct token)")
         ax.set_ylim(-0.02, 1.02)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("p(correct critical token) at T_pol, teacher-forced, 20 held-out problems")
+    fig.suptitle("p(correct critical token) at the policy temperature, teacher-forced on the held-out problems")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import kl_strength
 from .aggregate import critical_keys, paired, read_log, t_half_width, unpaired
 from .experiments import (
     ENGINE_CHECK_SETTINGS,
@@ -31,7 +32,7 @@ from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
 
 PRETRAINING_KEYS = {"steps", "digits", "size", "eval_size"}  # overrides only the pretraining experiment takes
-DEFAULT_SEEDS = {"prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
+DEFAULT_SEEDS = {"kl-strength": 12, "prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
                  "pretraining": 1, "engine-check": 3}
 
 
@@ -121,7 +122,7 @@ def check_start_models(models: list[str | None]) -> None:
 
 
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
-    arms = rl_arms(experiment, scale)
+    arms = rl_arms(experiment, scale) if experiment != "kl-strength" else []
     if experiment == "pretraining-levels" and {"model", "train_digits"} & set(overrides):
         raise ValueError("pretraining-levels sets the start model and the RL digits of each arm itself; "
                          "drop --model and --set train_digits")
@@ -130,6 +131,8 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     if "model" in overrides and "train_digits" not in overrides and experiment != "engine-check":
         base["train_digits"] = model_digits(overrides["model"]) + 1  # RL on the new model's N+1
     check_start_models([base.get("model"), *(a.overrides.get("model") for a in arms)])
+    if experiment == "kl-strength":
+        return kl_strength.study(base, seeds, out, jobs, console)
     runs = run_all(base, arms, seeds, out, jobs=jobs, console=console)
     logs = {arm.name: [] for arm in arms}
     for arm, _, folder in runs:

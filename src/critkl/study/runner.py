@@ -53,10 +53,10 @@ def check_same_config(folder: Path, cfg: RLConfig) -> None:
                          "use another --out, or the settings it was made with")
 
 
-def _train_one(cfg: RLConfig) -> str:
+def _train_one(cfg: RLConfig, start_cache: Path | None = None) -> str:
     from ..rl.trainer import train
 
-    return str(train(cfg, resume=True))
+    return str(train(cfg, resume=True, start_cache=start_cache))
 
 
 def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
@@ -65,7 +65,7 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
     cores = os.cpu_count() or 1
     todo, runs = [], []
     for arm in arms:
-        for seed in range(seeds):
+        for seed in range(arm.seeds(seeds)):
             folder = run_dir(out, arm, seed)
             runs.append((arm, seed, folder))
             if _is_finished(folder):
@@ -80,7 +80,8 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) on {jobs} process(es) × "
         f"{threads} thread(s)")
-    run_parallel(_train_one, {cfg.out_dir: (cfg,) for cfg in configs}, jobs,
+    cache = Path(out) / "start_eval.json"  # every run from the same start model shares its first evaluation
+    run_parallel(_train_one, {cfg.out_dir: (cfg, cache) for cfg in configs}, jobs,
                  lambda key, _: say(f"done: {key}"))
     return runs
 
