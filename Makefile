@@ -24,8 +24,7 @@ demo-htc: $(STAMP)
 	$(BIN)/htc reproduce --encoder frozen --seeds 3 --out runs/htc-reproduce
 
 demo-critkl: $(STAMP)
-	$(BIN)/python -m critkl.demo
-	$(BIN)/critkl reproduce prioritized-kl --scale cpu --seeds 2 --episodes 96 --out runs/critkl-demo
+	$(BIN)/python -m critkl.demo outputs/critkl-demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/htc_metrics.py

@@ -70,12 +70,23 @@ TINY = {"episodes": 4, "episodes_per_collect": 2, "minibatch_episodes": 2, "test
         "in_dist_episodes": 2, "eval_every": 1}
 
 
-def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny study's settings from a random N = 1 model (RL on 2 digits): fast, and it runs every step."""
+    from critkl.model import build_model, save_model
+    from critkl.tokenizer import CharTokenizer
+
+    folder = tmp_path_factory.mktemp("model") / "n1"
+    save_model(build_model("tiny", 1, seed=0), CharTokenizer(), folder)
+    return {**TINY, "model": str(folder)}
+
+
+def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, tiny, monkeypatch):
     from critkl.study import kl_strength
 
     monkeypatch.setattr(kl_strength, "ALPHAS", (0.1, 5.0))
     monkeypatch.setattr(kl_strength, "GRID_SEEDS", 1)
-    md = reproduce("kl-strength", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
+    md = reproduce("kl-strength", seeds=2, out=tmp_path, jobs=1, overrides=tiny)
     text = md.read_text()
     for part in ("## Verdict", "minimum detectable difference", "β calibrated to the start model",
                  "recommended", "![dose-response](dose_response.png)", "![weights](weights.png)"):
@@ -94,16 +105,16 @@ def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, monkeypatch)
         "heldout_p_gold"] for a in res["arms"]}
     assert len(starts) == 1  # every run starts from the same, shared evaluation
     before = (tmp_path / "runs" / "standard-a5" / "seed0" / "log.jsonl").read_text()
-    reproduce("kl-strength", seeds=3, out=tmp_path, jobs=1, overrides=TINY)  # one more seed at α = 5
+    reproduce("kl-strength", seeds=3, out=tmp_path, jobs=1, overrides=tiny)  # one more seed at α = 5
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["verdicts"]["calibrated"]["main"]["n"] == 3
     assert (tmp_path / "runs" / "standard-a5" / "seed0" / "log.jsonl").read_text() == before  # reused
     with pytest.raises(ValueError, match="sets alpha per arm"):
-        reproduce("kl-strength", seeds=1, out=tmp_path / "x", jobs=1, overrides={**TINY, "alpha": 1.0})
+        reproduce("kl-strength", seeds=1, out=tmp_path / "x", jobs=1, overrides={**tiny, "alpha": 1.0})
 
 
-def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path):
-    md = reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
+def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path, tiny):
+    md = reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=tiny)
     text = md.read_text()
     assert "Prioritized beats standard KL" in text and "![accuracy](accuracy.png)" in text
     res = json.loads((tmp_path / "results.json").read_text())
@@ -116,7 +127,7 @@ def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path):
         assert "NOT TESTABLE" in text and "NOT REPRODUCED" not in text
     # a second call finds every run finished and only re-reads the logs
     before = (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text()
-    reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=TINY)
+    reproduce("prioritized-kl", seeds=2, out=tmp_path, jobs=1, overrides=tiny)
     assert (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text() == before
 
 
@@ -275,12 +286,12 @@ def test_pretraining_levels_refuses_a_model_override(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_a_finished_run_with_other_settings_is_not_read_back(tmp_path):
-    md = reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides=TINY)
+def test_a_finished_run_with_other_settings_is_not_read_back(tmp_path, tiny):
+    md = reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides=tiny)
     log = (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text()
     with pytest.raises(ValueError, match=r"seed0/config.json: this finished run was made with other "
-                                         r"settings \(lr: run 0.0001 vs now 0.001\)"):
-        reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides={**TINY, "lr": 1e-3})
+                                         r"settings \(lr: run 3e-05 vs now 0.001\)"):
+        reproduce("prioritized-kl", seeds=1, out=tmp_path, jobs=1, overrides={**tiny, "lr": 1e-3})
     assert (tmp_path / "runs" / "standard" / "seed0" / "log.jsonl").read_text() == log
     assert md.is_file()
 

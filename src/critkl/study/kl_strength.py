@@ -157,22 +157,25 @@ def verdicts(arm_list: list[Arm], figures: dict[str, list[dict]], focal: float =
 
 # ----------------------------------------------------------------------------- plots
 def plot_dose_response(summary: dict[str, dict], path: Path, focal: float = FOCAL_ALPHA) -> None:
-    """Four panels against α (log axis): exploration gained, in-distribution accuracy, KL to the
-    reference on critical vs other tokens, and the KL-to-policy gradient ratio."""
+    """Six panels against α (log axis): exploration gained (sampled accuracy, p(gold)), drift prevented
+    (in-distribution accuracy, KL to the reference on critical vs other tokens), the KL-to-policy gradient
+    ratio, and the prioritized weight on critical vs other tokens."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8))
     colors = {"standard": "tab:blue", "prioritized": "tab:orange", "prioritized-paper": "tab:green"}
     offset = {"standard": 0.94, "prioritized": 1.0, "prioritized-paper": 1.06}  # side by side: none hides another
     names = {"standard": "standard KL", "prioritized": "prioritized KL (β calibrated)",
              "prioritized-paper": "prioritized KL (paper's β)"}
-    panels = [("gain", "held-out N+1 accuracy, end − start", False),
+    panels = [("gain", "held-out N+1 accuracy (sampled), end − start", False),
+              ("gold_gain", "held-out p(gold solution), end − start", False),
               ("in_dist_end", "in-distribution 1..N accuracy at the end", False),
-              ("kl_other_end", "KL(π ‖ π_ref) along gold scratchpads at the end", True),
-              ("grad_ratio", "α·‖∇KL‖ / ‖∇policy loss‖ (median over collects)", True)]
+              ("kl_other_end", "KL(π ‖ π_ref) on gold scratchpads: other (—), critical (--)", True),
+              ("grad_ratio", "α·‖∇KL‖ / ‖∇policy loss‖ (median over collects)", True),
+              ("w_other_p50", "median weight w: other (—), critical (--) tokens", True)]
     nokl = summary.get("no-kl")
     for ax, (field, title, log_y) in zip(axes.flat, panels, strict=True):
         for kl in colors:
@@ -180,29 +183,32 @@ def plot_dose_response(summary: dict[str, dict], path: Path, focal: float = FOCA
             if not rows:
                 continue
             x = np.array([r["alpha"] for r in rows]) * offset[kl]
-            for f, style, suffix in ([(field, "-o", "")] if field != "kl_other_end" else
-                                     [("kl_other_end", "-o", ", other tokens"),
-                                      ("kl_critical_end", "--s", ", critical tokens")]):
+            if field == "w_other_p50" and kl == "standard":
+                continue  # w ≡ 1
+            pairs = {"kl_other_end": "kl_critical_end", "w_other_p50": "w_critical_p50"}
+            for f, style, suffix in ([(field, "-o", "")] if field not in pairs else
+                                     [(field, "-o", ""), (pairs[field], "--s", " (critical)")]):
                 m = np.array([r[f][0] for r in rows])
                 h = np.array([r[f][1] for r in rows])
                 ax.errorbar(x, m, yerr=h, fmt=style, color=colors[kl], capsize=3, ms=4,
                             label=f"{names[kl]}{suffix}")
-        if nokl is not None and field in ("gain", "in_dist_end"):
+        if nokl is not None and field in ("gain", "gold_gain", "in_dist_end"):
             m, h = nokl[field]
             ax.axhline(m, color="grey", ls=":", label="no KL (α=0)")
             ax.axhspan(m - h, m + h, color="grey", alpha=0.15)
         if field == "grad_ratio":
             ax.axhline(1.0, color="black", lw=0.8, ls=":")
             ax.text(0.02, 1.1, "KL pull = reward pull", fontsize=7, transform=ax.get_yaxis_transform())
-        if field == "gain":
+        if field in ("gain", "gold_gain"):
             ax.axhline(0.0, color="black", lw=0.8)
         ax.axvline(focal, color="black", lw=0.6, ls="--", alpha=0.5)
         ax.set_xscale("log")
         if log_y:
             ax.set_yscale("log")
         ax.set_xlabel("KL coefficient α")
-        ax.set_ylabel({"gain": "accuracy gain", "in_dist_end": "accuracy", "kl_other_end": "KL (nats per token)",
-                       "grad_ratio": "gradient-norm ratio"}[field])
+        ax.set_ylabel({"gain": "accuracy gain", "gold_gain": "probability gain", "in_dist_end": "accuracy",
+                       "kl_other_end": "KL (nats per token)", "grad_ratio": "gradient-norm ratio",
+                       "w_other_p50": "weight w"}[field])
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
@@ -385,7 +391,7 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
     plot_dose_response(summary, out / "dose_response.png", FOCAL_ALPHA)
     a = _alpha_name(FOCAL_ALPHA)
     focal = {n: [[r for r in log if HELDOUT in r] for log in records[n]]
-             for n in ("no-kl", f"standard-a{a}", f"prioritized-a{a}", f"prioritized-paper-a{a}") if n in records}
+             for n in (f"standard-a{a}", f"prioritized-a{a}", f"prioritized-paper-a{a}", "no-kl") if n in records}
     labels = {arm.name: arm.label for arm in arm_list}
     plot_accuracy(focal, labels, out / "accuracy.png", f"kl-strength at α = {a}",
                   extra=(("heldout_p_gold", "held-out p(gold solution)"),))
