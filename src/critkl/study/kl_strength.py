@@ -29,6 +29,7 @@ import numpy as np
 from .aggregate import HELDOUT, paired, read_log, run_summary, t_half_width
 from .experiments import Arm
 from .power import judge, power_sentence
+from .report import new_figure, save_figure
 
 ALPHAS = (0.01, 0.1, 1.0, 5.0)
 FOCAL_ALPHA = 5.0  # the paper's α (Table 3): the comparison the claim is about
@@ -160,12 +161,7 @@ def plot_dose_response(summary: dict[str, dict], path: Path, focal: float = FOCA
     """Six panels against α (log axis): exploration gained (sampled accuracy, p(gold)), drift prevented
     (in-distribution accuracy, KL to the reference on critical vs other tokens), the KL-to-policy gradient
     ratio, and the prioritized weight on critical vs other tokens."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8))
+    fig, axes = new_figure(2, 3, 16 / 3, 4)
     colors = {"standard": "tab:blue", "prioritized": "tab:orange", "prioritized-paper": "tab:green"}
     offset = {"standard": 0.94, "prioritized": 1.0, "prioritized-paper": 1.06}  # side by side: none hides another
     names = {"standard": "standard KL", "prioritized": "prioritized KL (β calibrated)",
@@ -212,20 +208,12 @@ def plot_dose_response(summary: dict[str, dict], path: Path, focal: float = FOCA
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.suptitle("KL strength: mean over seeds ± 95% t-interval (dashed line: the paper's α)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, "KL strength: mean over seeds ± 95% t-interval (dashed line: the paper's α)")
 
 
 def plot_weights(settings: list[tuple[str, np.ndarray, np.ndarray]], path: Path) -> None:
     """Histograms of log10 w on critical vs other gold tokens, one panel per weight setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 3.8), squeeze=False)
+    fig, axes = new_figure(1, len(settings), 5.5, 3.8)
     bins = np.linspace(-8, 0, 41)
     for ax, (title, w_crit, w_other) in zip(axes[0], settings, strict=True):
         for w, label, color in ((w_other, "non-critical tokens", "tab:blue"),
@@ -239,10 +227,7 @@ def plot_weights(settings: list[tuple[str, np.ndarray, np.ndarray]], path: Path)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
-    fig.suptitle("Prioritized-KL weight w = c^β along the start model's gold scratchpads")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, "Prioritized-KL weight w = c^β along the start model's gold scratchpads")
 
 
 # ----------------------------------------------------------------------------- the study

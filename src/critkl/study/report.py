@@ -10,6 +10,26 @@ import numpy as np
 from .aggregate import HELDOUT, curve, paired, run_summary
 
 
+def new_figure(rows: int, cols: int, width: float, height: float):
+    """A matplotlib figure (headless backend) with a ``rows × cols`` array of axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+
+
+def save_figure(fig, path: Path, title: str) -> None:
+    """Title, lay out, write as PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _plot_curves(ax, arms_logs: dict, labels: dict, key: str) -> None:
     for name, logs in arms_logs.items():
         c = curve(logs, key)
@@ -25,16 +45,11 @@ def _plot_curves(ax, arms_logs: dict, labels: dict, key: str) -> None:
 def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
                   extra: tuple[tuple[str, str], ...] = ()) -> None:
     """Held-out and in-distribution accuracy over training, one line per arm (plus ``extra`` panels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     keys = [(HELDOUT, "held-out N+k accuracy (sampled)"), *extra,
             ("in_dist_acc_sampled", "in-distribution accuracy (sampled)")]
     logged = {k for logs in arms_logs.values() for log in logs for r in log for k in r}
     keys = [kn for kn in keys if kn[0] == HELDOUT or kn[0] in logged]  # no empty panel
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    fig, axes = new_figure(1, len(keys), 5.5, 4)
     axes = axes[0]
     for ax, (key, name) in zip(axes, keys, strict=True):
         _plot_curves(ax, arms_logs, labels, key)
@@ -43,23 +58,16 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
         top = min(1.02, max(ax.get_ylim()[1], 0.1))  # zoom on low accuracies instead of a flat line at 0
         ax.set_ylim(-0.02 * top, top)
     axes[0].legend(fontsize=8)
-    fig.suptitle(title + " — mean over seeds, 95% t-interval bands")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, title + " — mean over seeds, 95% t-interval bands")
 
 
 def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """p(correct critical token) over training, a panel per critical position."""
     if not keys:
         return
     cols = min(3, len(keys))
     rows = int(np.ceil(len(keys) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, 4.2, 3.2)
     for ax, key in zip(axes.flat, keys):
         _plot_curves(ax, arms_logs, labels, key)
         ax.set_title(key.removeprefix("p_critical/"), fontsize=9)
@@ -68,10 +76,8 @@ def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path) ->
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("p(correct critical token) at the policy temperature, teacher-forced on the held-out problems")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, "p(correct critical token) at the policy temperature, teacher-forced on the held-out "
+                "problems")
 
 
 def summaries(arms_logs: dict, key: str = HELDOUT) -> dict:
