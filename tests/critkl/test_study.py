@@ -108,6 +108,8 @@ def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, tiny, monkey
     reproduce("kl-strength", seeds=3, out=tmp_path, jobs=1, overrides=tiny)  # one more seed at α = 5
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["verdicts"]["calibrated"]["main"]["n"] == 3
+    assert [x["seeds"] for x in res["meta"]["invocations"]] == [2, 3]  # the total wall time counts both
+    assert "over 2 invocation(s)" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "runs" / "standard-a5" / "seed0" / "log.jsonl").read_text() == before  # reused
     with pytest.raises(ValueError, match="sets alpha per arm"):
         reproduce("kl-strength", seeds=1, out=tmp_path / "x", jobs=1, overrides={**tiny, "alpha": 1.0})

@@ -75,14 +75,35 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
     else:
         sections, data = _rl(experiment, scale, seeds, out, jobs, overrides or {}, console)
     meta["wall_seconds"] = time.perf_counter() - t0
+    meta["invocations"] = earlier_invocations(out) + [
+        {"command": meta["command"], "seeds": seeds, "wall_seconds": meta["wall_seconds"]}]
     if experiment == "certainty":  # greedy outputs and fixed problems: nothing is random
         meta["seeds"] = []
     seeds_text = f"seeds {meta['seeds']}" if meta["seeds"] else "deterministic (greedy), no seeds"
+    total = sum(x["wall_seconds"] for x in meta["invocations"]) / 60
     head = [f"# critkl study: {experiment} ({scale} scale)", "",
-            f"Command: `{meta['command']}` · {seeds_text} · wall time "
-            f"{meta['wall_seconds'] / 60:.1f} min (this invocation only: runs or models finished by an earlier "
-            f"one are read back) · Python {meta['python']}.", ""]
+            f"Command: `{meta['command']}` · {seeds_text} · wall time {total:.1f} min in all, over "
+            f"{len(meta['invocations'])} invocation(s) of this folder (this one: {meta['wall_seconds'] / 60:.1f} "
+            f"min; runs or models finished earlier are read back) · Python {meta['python']}.", ""]
     return write(out, meta, head + sections, data)
+
+
+def earlier_invocations(out: Path) -> list[dict]:
+    """The invocations recorded in ``out/results.json`` by earlier runs of a study into that folder.
+
+    >>> earlier_invocations(Path("no/such/folder"))
+    []
+    """
+    try:
+        meta = json.loads((Path(out) / "results.json").read_text())["meta"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if "invocations" in meta:
+        return list(meta["invocations"])
+    if "wall_seconds" in meta:  # written before invocations were kept: that one alone
+        return [{"command": meta.get("command", "?"), "seeds": len(meta.get("seeds", [])),
+                 "wall_seconds": meta["wall_seconds"]}]
+    return []
 
 
 # ----------------------------------------------------------------------------- RL experiments
