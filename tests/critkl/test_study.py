@@ -125,6 +125,9 @@ def test_tiny_prioritized_kl_study_end_to_end_and_resumes(tmp_path, tiny):
     assert [r["episodes"] for r in res["logs"]["standard"][0]] == [0, 2, 4]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
     assert res["claims"]["prioritized_vs_standard_end"]["n"] == 2
+    # a random model is uncertain everywhere: the paper's β = 150 leaves w ≈ 0, and the report says so
+    assert res["collapsed_arms"] == ["prioritized"]
+    assert "prioritized KL (α=5, β=150) **(weight collapsed: not a test of the prioritized KL)**" in text
     if res["claims"]["no_signal"]:  # a random tiny model solves nothing: the report must say so
         assert "NOT TESTABLE" in text and "NOT REPRODUCED" not in text
     # a second call finds every run finished and only re-reads the logs

@@ -158,6 +158,7 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     logs = {arm.name: [] for arm in arms}
     for arm, _, folder in runs:
         logs[arm.name].append(read_log(folder))
+    collapsed = collapsed_arms(arms, runs)
     labels = {arm.name: arm.label for arm in arms}
     plot_accuracy(logs, labels, out / "accuracy.png", experiment)
     keys = [k for k in critical_keys([lg for v in logs.values() for lg in v]) if k.endswith("comma")]
@@ -188,7 +189,8 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
         row = {f: (float(np.mean([x[f] for x in s])), t_half_width([x[f] for x in s]))
                for f in ("start", "end", "auc")}
         table[arm.name] = row
-        lines.append(f"| {arm.label} | " + " | ".join(f"{row[f][0]:.3f} ± {row[f][1]:.3f}"
+        flag = " **(weight collapsed: not a test of the prioritized KL)**" if arm.name in collapsed else ""
+        lines.append(f"| {arm.label}{flag} | " + " | ".join(f"{row[f][0]:.3f} ± {row[f][1]:.3f}"
                                                      for f in ("start", "end", "auc"))
                      + f" | {len(s)} |")
     lines.append("")
@@ -197,8 +199,23 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
     lines += [f"## {title}", ""] + [f"- {c}" for c in claims["text"]] + [""]
     lines += ["Per-run logs: `runs/<arm>/seed<k>/log.jsonl` under the output folder."]
     return lines, {"arms": {a.name: {"label": a.label, "overrides": a.overrides} for a in arms},
-                   "settings": base, "table": table, "claims": claims,
+                   "settings": base, "table": table, "claims": claims, "collapsed_arms": sorted(collapsed),
                    "logs": {k: v for k, v in logs.items()}}
+
+
+def collapsed_arms(arms, runs) -> set[str]:
+    """Prioritized arms whose weight collapsed: the median over their runs of each run's median
+    ``w_other_p50`` (the weight on non-critical actions, per collect) is below 0.5."""
+    from ..calibration import is_collapsed
+
+    medians: dict[str, list[float]] = {}
+    for arm, _, folder in runs:
+        if arm.overrides.get("kl") != "prioritized":
+            continue
+        w = [r["w_other_p50"] for r in read_log(folder, evaluations_only=False) if "w_other_p50" in r]
+        if w:
+            medians.setdefault(arm.name, []).append(float(np.median(w)))
+    return {name for name, m in medians.items() if is_collapsed(float(np.median(m)))}
 
 
 def _critical_mean(log: list[dict], keys: list[str], which: str) -> float:
