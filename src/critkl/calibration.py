@@ -153,8 +153,10 @@ def collapse_message(median_weight_other: float, kind: str, temperature: float, 
     """The warning text for a collapsed weight, with what to do about it."""
     return (f"prioritized KL weight has collapsed: median w on non-critical tokens is "
             f"{median_weight_other:.3g} < {COLLAPSE_THRESHOLD} (certainty {kind} at T={temperature:g}, "
-            f"β={beta:g}), so the KL is off on most tokens and the run is not a test of the prioritized "
-            "KL; lower β, or run `critkl calibrate MODEL` for a β that fits this model")
+            f"β={beta:g}), so the KL is off on most of the tokens sampled. From the first update on, this "
+            "means β is too large for this model and the run is not a test of the prioritized KL: lower β, "
+            "or run `critkl calibrate MODEL`. Appearing later, it means the policy has drifted to states "
+            "the reference is unsure of")
 
 
 @torch.no_grad()

@@ -99,7 +99,18 @@ def run_figures(records: list[dict]) -> dict:
         "grad_ratio": _median_of(records[2:], "grad_ratio_kl_policy"),  # from the 2nd collect (1st: no drift)
         "w_critical_p50": _median_of(records, "w_critical_p50"),
         "w_other_p50": _median_of(records, "w_other_p50"),
+        "w_other_start": first_weight(records),
     }
+
+
+def first_weight(records: list[dict]) -> float:
+    """The median weight on non-critical actions of a run's first collect, sampled from the start model
+    itself: the weight the settings give the reference's own states (later collects visit the policy's).
+
+    >>> first_weight([{"heldout_acc_sampled": 0.1}, {"w_other_p50": 0.9}, {"w_other_p50": 0.1}])
+    0.9
+    """
+    return next((float(r["w_other_p50"]) for r in records if "w_other_p50" in r), math.nan)
 
 
 def _mean_ci(values) -> tuple[float, float]:
@@ -108,7 +119,7 @@ def _mean_ci(values) -> tuple[float, float]:
 
 
 FIELDS = ("gain", "gold_gain", "in_dist_end", "in_dist_gold_end", "kl_critical_end", "kl_other_end",
-          "grad_ratio", "w_critical_p50", "w_other_p50", "start", "end")
+          "grad_ratio", "w_critical_p50", "w_other_p50", "w_other_start", "start", "end")
 
 
 def summarize(arm_list: list[Arm], figures: dict[str, list[dict]]) -> dict[str, dict]:
@@ -122,7 +133,7 @@ def summarize(arm_list: list[Arm], figures: dict[str, list[dict]]) -> dict[str, 
                "series": series(arm.name), "label": arm.label, "seeds": len(runs)}
         for f in FIELDS:
             row[f] = _mean_ci([r[f] for r in runs])
-        row["collapsed"] = row["kl"] == "prioritized" and is_collapsed(row["w_other_p50"][0])
+        row["collapsed"] = row["kl"] == "prioritized" and is_collapsed(row["w_other_start"][0])
         out[arm.name] = row
     return out
 
@@ -254,8 +265,10 @@ def calibrate_start(base: dict, problems: int = 256) -> dict:
     lm, _ = load_model(base["model"])
     n = base.get("pretrained_digits") or max_digits_of(lm)
     digits = base.get("train_digits") or n + 1
-    temps = sorted({1.0, 2.0, 4.0} | {float(base["certainty_temperature"])}
-                   if "certainty_temperature" in base else {1.0, 2.0, 4.0})
+    temps = {1.0, 2.0, 4.0}
+    if "certainty_temperature" in base:  # a --set temperature is measured too
+        temps.add(float(base["certainty_temperature"]))
+    temps = sorted(temps)
     table = gold_certainties(lm, rl_problems(n, digits, problems), n, CERTAINTY_KINDS, temps)
     rows = calibrate_table(table)
     best = recommend(rows)

@@ -204,18 +204,16 @@ def _rl(experiment, scale, seeds, out, jobs, overrides, console):
 
 
 def collapsed_arms(arms, runs) -> set[str]:
-    """Prioritized arms whose weight collapsed: the median over their runs of each run's median
-    ``w_other_p50`` (the weight on non-critical actions, per collect) is below 0.5."""
+    """Prioritized arms whose weight collapsed: over their runs, the median of the weight on non-critical
+    actions in the first collect (sampled from the start model itself, :func:`kl_strength.first_weight`)
+    is below 0.5."""
     from ..calibration import is_collapsed
 
-    medians: dict[str, list[float]] = {}
+    first: dict[str, list[float]] = {}
     for arm, _, folder in runs:
-        if arm.overrides.get("kl") != "prioritized":
-            continue
-        w = [r["w_other_p50"] for r in read_log(folder, evaluations_only=False) if "w_other_p50" in r]
-        if w:
-            medians.setdefault(arm.name, []).append(float(np.median(w)))
-    return {name for name, m in medians.items() if is_collapsed(float(np.median(m)))}
+        if arm.overrides.get("kl") == "prioritized":
+            first.setdefault(arm.name, []).append(kl_strength.first_weight(read_log(folder, evaluations_only=False)))
+    return {name for name, w in first.items() if is_collapsed(float(np.nanmedian(w)))}
 
 
 def _critical_mean(log: list[dict], keys: list[str], which: str) -> float:
