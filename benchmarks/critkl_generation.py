@@ -1,6 +1,6 @@
 """Batched KV-cached generation vs token-by-token generation that recomputes the whole prefix.
 
-The reference is how the official code generates (spec §10): every new token re-runs the
+The reference is how the authors' official code generates: every new token re-runs the
 GPT over the whole prefix, with no KV cache. To be fair to it, the reference here is
 batched the same way and does not pad to the full window (the official code pads every
 state to the window, which is slower still). Both decode greedily from the same model

@@ -1,4 +1,4 @@
-"""Episodes per second of one full RL iteration: critkl.rl vs the official code's structure (spec §10).
+"""Episodes per second of one full RL iteration: critkl.rl vs the authors' official code's structure.
 
 One iteration = collect a batch of episodes at T=2, the reference pass, the A2C update.
 

@@ -1,7 +1,7 @@
-"""The scratchpad addition task: text format, answer check, problem samplers (spec §1).
+"""The scratchpad addition task: text format, answer check, problem samplers (paper and the authors' official code).
 
 The prompt and the scratchpad continuation follow the official code's
-``TemplateManager.decompose_add_scratchpad0`` character for character (spec §1.1).
+``TemplateManager.decompose_add_scratchpad0`` character for character.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _digit_list(digits: list[str]) -> str:
 
 
 def target(a: int, b: int) -> str:
-    """The scratchpad continuation that follows ``prompt(a, b)`` (spec §1.1).
+    """The scratchpad continuation that follows ``prompt(a, b)`` (the authors' official template).
 
     One line per digit position, least-significant first, then the final
     ``[] + [] , A=[...] C=c , END`` line (no comma before ``C=``), ``</scratch>``,
@@ -144,7 +144,7 @@ def is_correct(text: str, a: int, b: int) -> bool:
     """The official success check: the result line equals ``answer_string(a, b)`` exactly.
 
     ``text`` is the generated continuation (or prompt + continuation); the scratchpad
-    itself is not checked (spec §5.1).
+    itself is not checked (as in the authors' official code).
 
     >>> is_correct(target(57, 8), 57, 8), is_correct(target(57, 8), 57, 9)
     (True, False)
@@ -200,7 +200,7 @@ def _ordered(x: int, y: int, rng: np.random.Generator) -> Problem:
 
 
 def sample_pretrain(max_digits: int, rng: np.random.Generator) -> Problem:
-    """Pre-training problem, balanced over the longer operand's length 1..N (spec §1.6).
+    """Pre-training problem, balanced over the longer operand's length 1..N (as in the paper).
 
     The longer length is uniform in 1..N, the other uniform in 1..longer, order random.
 
@@ -214,7 +214,7 @@ def sample_pretrain(max_digits: int, rng: np.random.Generator) -> Problem:
 
 
 def sample_rl(max_digits: int, k: int, rng: np.random.Generator) -> Problem:
-    """RL problem ``plus k`` of the official code (spec §1.4).
+    """RL problem ``plus k`` of the authors' official code.
 
     One operand has N+k digits; the other is uniform in [1, N] half the time and in
     [N+1, N+k] otherwise; order random.
@@ -268,7 +268,7 @@ def all_nines(digits: int) -> Problem:
 
 
 def episode_length(digits: int) -> int:
-    """Characters of prompt + continuation for two all-9s operands (spec §1.2).
+    """Characters of prompt + continuation for two all-9s operands.
 
     >>> episode_length(3), episode_length(7)
     (242, 562)

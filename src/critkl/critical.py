@@ -1,4 +1,4 @@
-"""Critical tokens (spec §7): their locations, the ΔJ table (paper Table 1) and certainty heatmaps (Fig. 5).
+"""Critical tokens (paper §3.3): their locations, the ΔJ table (paper Table 1) and certainty heatmaps (Fig. 5).
 
 Locations follow the official ``Prompt.extract_critical_tokens``: on scratchpad lines
 k = 1, 2, 3, for each operand with gap g = digits - N > 0, the list ``[d1,...,dm]``

@@ -2,7 +2,7 @@
 
 Prompts are left-padded with ``'%'``; padded keys are masked out and position ids
 count real tokens only, so each row sees exactly what it would see alone. A row stops
-(spec §5.1) when it emits ``'\\n'`` after ``</scratch>\\n``, when it emits the pad
+(as in the authors' official code) when it emits ``'\\n'`` after ``</scratch>\\n``, when it emits the pad
 token ``'%'``, or after ``max_new_tokens``. Finished rows are dropped from the batch
 and from the KV cache.
 """

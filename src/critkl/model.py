@@ -1,4 +1,4 @@
-"""The character-level GPT-2 (spec §3): named sizes, building, saving and loading.
+"""The character-level GPT-2 (85M parameters in the paper): named sizes, building, saving and loading.
 
 Models are plain ``transformers.GPT2LMHeadModel`` objects; a saved model folder holds
 ``config.json``, ``model.safetensors``, the tokenizer files and (after pre-training)
@@ -29,7 +29,7 @@ RL_EXTRA_STEPS = 100  # the official "standard" episode limit: continuation + 10
 
 
 def context_length(max_digits: int) -> int:
-    """Positions the model needs for pre-training length N (spec §1.2), a multiple of 32.
+    """Positions the model needs for pre-training length N, a multiple of 32.
 
     The longest of: an RL episode on N+1 digits (prompt + continuation for two all-9s
     operands + 100), and a full prompt + continuation at N+3 digits (the last

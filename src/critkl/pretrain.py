@@ -2,8 +2,8 @@
 
 Loss: cross-entropy on the continuation tokens only (the scratchpad and the answer,
 stop newline included); the prompt and padding get label -100. The prompt is random
-digits the model cannot predict, so training on it only adds noise (spec §1.6 calls
-this the cleaner choice).
+digits the model cannot predict, so training on it only adds noise (the paper does not
+say which tokens get loss).
 
 Data: the batch of step ``i`` is drawn from ``numpy.random.default_rng([seed, i])``,
 so a resumed run sees exactly the batches an uninterrupted run would. Dropout is 0 by

@@ -1,10 +1,10 @@
-"""Episodes for RL: batched KV-cached sampling, terminal rewards, one-forward log-probs (spec §5.1, §10).
+"""Episodes for RL: batched KV-cached sampling, terminal rewards, one-forward log-probs.
 
-An episode is ``prompt + continuation``; every generated token is one action (spec §5.1).
+An episode is ``prompt + continuation``; every generated token is one action (the paper's MDP).
 A batch of episodes is stored as one (B, L) id tensor: prompts left-padded with ``'%'``
 to a common width ``P``, continuations right-padded after them. Per-step tensors have
 shape (B, L-1): step ``t`` is the prediction of ``ids[:, t+1]`` from the prefix ``ids[:, :t+1]``,
-so the logits of a whole trajectory come from **one** forward pass (spec §10):
+so the logits of a whole trajectory come from **one** forward pass:
 
     log π(a_t | s_t) = log_softmax(z(ids)[:, t] / T)[ids[:, t+1]].
 
@@ -93,7 +93,7 @@ def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[
                          decoding: str = "dynamic") -> tuple[list[list[int]], list[list[float]]]:
     """KV-cached batched sampling from ``softmax(z / temperature)``; returns ids and their log-probs.
 
-    Stops a row on the spec §5.1 rules ('\\n' after ``</scratch>\\n``, pad token, budget).
+    Stops a row on the authors' official code's rules ('\\n' after ``</scratch>\\n``, pad token, budget).
     ``decoding="dynamic"``: finished rows leave the batch and the cache (the loop of
     :func:`generation.generate_ids`, best on CPU); ``"static"`` / ``"cuda_graph"``: fixed shapes,
     the loop on the device (:func:`critkl.static_decoding.generate_static`, for GPUs).
@@ -122,7 +122,7 @@ def pack(problems: Sequence[Problem], continuations: Sequence[Sequence[int]],
          reward_mode: str = "outcome") -> Rollout:
     """Build a :class:`Rollout` from problems and their generated token ids.
 
-    The reward (spec §5.2) is 0 on every step and, on the last action, ``reward_correct``
+    The reward (paper: sparse success reward) is 0 on every step and, on the last action, ``reward_correct``
     if the result line is exactly right, else ``reward_wrong`` (official training: +1/−1;
     evaluation and the paper: 1/0). ``reward_mode="prefix"`` (not the paper's: a dense aid for
     models with no N+1 success at all) gives a wrong answer ``reward_wrong + (reward_correct −

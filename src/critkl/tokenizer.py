@@ -1,4 +1,4 @@
-"""The 96-character tokenizer of Lee et al. / the official code (spec §2), Hugging Face compatible.
+"""The 96-character tokenizer of Lee et al. / the authors' official code, Hugging Face compatible.
 
 Vocabulary: ``sorted(set(ascii_letters + digits + punctuation + " \\n"))``, so ``'\\n'`` = 0,
 ``' '`` = 1 and ``chr(33..126)`` = 2..95; ``'%'`` (id 6) is the padding token. There is no EOS.

@@ -48,7 +48,7 @@ THRESHOLDS = np.round(np.arange(0.02, 0.99, 0.02), 2)
 class ReproduceConfig:
     encoder: str = "frozen"
     seeds: int = 3
-    epochs: int = 20  # the official configs' end_epoch (spec §8)
+    epochs: int = 20  # end_epoch of the authors' official configs
     out: str = "runs/htc-reproduce"
     data_dir: str | None = None
     model: str | None = None
@@ -325,7 +325,7 @@ def markdown(meta: dict, s: dict) -> str:
               f"differs from the one under {list(METRICS.values())[0]} with threshold 0.5 in "
               f"{changes} of {total} metric × decoder combinations (full rankings below).", ""]
     if "champ" in names and "bce" in names:
-        lines += ["CHAMP runs with the official β = 1e-4 (spec §5), which makes it BCE up to "
+        lines += ["CHAMP runs with β = 1e-4 as in the authors' official code, which makes it BCE up to "
                   "about 1e-4 relative on the loss: identical or nearly identical numbers to BCE "
                   "are expected, not a bug.", ""]
     lines += ["## Scores", "", "![hF1 vs threshold](hf1_vs_threshold.png)", "",

@@ -37,7 +37,7 @@ def test_named_sizes():
     paper = build_model("paper", 7, device="meta")
     n_params = sum(p.numel() for p in paper.parameters()) - paper.transformer.wpe.weight.numel()
     assert (paper.config.n_layer, paper.config.n_embd) == (12, 768)
-    assert abs(n_params - 85.13e6) < 0.05e6  # spec §3: 85.13M without position embeddings
+    assert abs(n_params - 85.13e6) < 0.05e6  # the paper's 85M: 85.13M without position embeddings
     with pytest.raises(ValueError, match="size must be one of"):
         build_model("huge", 3)
 

@@ -1,4 +1,4 @@
-"""The A2C loss of the official code (spec §5.3, §6.2), on masked (B, T) step tensors."""
+"""The A2C loss of the authors' official code (prioritized KL: paper Eq. 1–2), on masked (B, T) step tensors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Generalized advantage estimation over masked (B, T) step tensors (spec §5.3: γ = 1, λ = 0.95)."""
+"""Generalized advantage estimation over masked (B, T) step tensors (Table 3: γ = 1; official code: λ = 0.95)."""
 
 from __future__ import annotations
 

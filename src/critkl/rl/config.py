@@ -1,4 +1,4 @@
-"""Configuration of an RL fine-tuning run (paper Table 3 defaults; paper vs official-code variants, spec §11)."""
+"""Configuration of an RL fine-tuning run (paper Table 3 defaults; paper vs the authors' official code)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ KL_MODES = ("none", "standard", "prioritized")
 KL_PLACEMENTS = ("loss", "reward")
 VARIANTS = ("official", "paper")
 
-# Settings where the paper and the official code differ (spec §11, items 1, 4, 5).
+# Settings where the paper and the official code differ (certainty vs Eq. 2, reward, entropy coef in Table 3).
 VARIANT_SETTINGS: dict[str, dict[str, object]] = {
     "official": {"certainty": "max_prob", "certainty_temperature": 4.0, "entropy_coef": 0.001,
                  "reward_correct": 1.0, "reward_wrong": -1.0},

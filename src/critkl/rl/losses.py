@@ -1,4 +1,4 @@
-"""Loss terms shared by A2C and PPO: value, entropy and the (weighted) KL penalty (spec §5.3, §6.2)."""
+"""Loss terms shared by A2C and PPO: value, entropy and the (weighted) KL penalty (paper Eq. 1, §5.1)."""
 
 from __future__ import annotations
 

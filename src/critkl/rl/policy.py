@@ -1,4 +1,4 @@
-"""Actor-critic: the LM (actor) and an MLP value head on its final hidden state, sharing the transformer (spec §5.3)."""
+"""Actor-critic (official code): the LM (actor) and an MLP critic on its final hidden state, sharing the transformer."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The RL loop: collect → reference pass → GAE → A2C/PPO updates → test, with JSONL logs and exact resume.
 
-One iteration (the official "epoch", spec §5.3/§6.3): sample ``episodes_per_collect`` fresh N+k
+One iteration (the "epoch" of the authors' official code): sample ``episodes_per_collect`` fresh N+k
 problems and episodes at the policy temperature (KV cache), one no-grad forward of the
 policy (values, old log-probs) and of the frozen reference (log-probs at the policy
 temperature, certainty at the certainty temperature → weight w) per trajectory, GAE, then

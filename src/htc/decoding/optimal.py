@@ -4,7 +4,7 @@ A single-path model defines a distribution ``q`` over end nodes ``n`` (the docum
 ``A⁺(n)``, ``n`` and its ancestors); its node marginals are ``p(m) = Σ_{n ⪰ m} q(n)`` (sum over
 ``m``'s descendants-or-self). The expected hF-beta of a prediction ``S`` is
 
-    E[hF_β(S)] = Σ_n q(n) · (1+β²) · |S ∩ A⁺(n)| / (|S| + β²·|A⁺(n)|)          (spec §4.3)
+    E[hF_β(S)] = Σ_n q(n) · (1+β²) · |S ∩ A⁺(n)| / (|S| + β²·|A⁺(n)|)    (derived; cf. arXiv 2506.01552)
 
 For a fixed size ``|S| = k`` this is linear in the indicator of ``S``, with node weights
 
