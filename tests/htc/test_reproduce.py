@@ -44,7 +44,7 @@ def test_reproduce_writes_a_complete_report(tmp_path, jobs):
             assert 0 <= r["scores"]["optimal_hf"]["h_micro_f"] <= 1
     assert res["meta"]["jobs"] == (1 if jobs == 1 else 2)
     md = (out / "report.md").read_text()
-    assert "## Findings" in md and "CHAMP runs with the official" in md
+    assert "## Findings" in md and "CHAMP runs with β = 1e-4" in md
     assert (out / "hf1_vs_threshold.png").stat().st_size > 0
     assert (out / "per_depth.png").stat().st_size > 0
 
