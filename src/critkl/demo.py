@@ -92,15 +92,20 @@ def main(out_dir: str = "outputs/critkl-demo", size: int = 40, certainty_samples
     console.print(f"done in {time.time() - t_start:.0f}s")
 
 
-# The demo's RL recipe: the cpu-scale study settings (critkl.study.experiments.SCALE_SETTINGS["cpu"]) and
-# one arm of the kl-strength study, every 5 collects evaluated.
+# The demo's RL recipe: the cpu-scale study settings (critkl.study.experiments.SCALE_SETTINGS["cpu"]) with
+# fewer episodes, and one arm of the kl-strength study (docs/critkl-results.md, kl-strength).
 RL_DEMO_ARM = {"kl": "prioritized", "alpha": 5.0, "certainty": "shannon", "certainty_temperature": 1.0,
                "beta": 150.0}
+RL_DEMO_SETTINGS = {"episodes": 960, "eval_every": 5}
 
 
-def rl_demo(out: Path, seeds: int = 2, episodes: int = 1600, console: Console | None = None) -> list[Path]:
+def rl_demo(out: Path, seeds: int = 2, console: Console | None = None, overrides: dict | None = None) -> list[Path]:
     """RL-fine-tune ``tiny-n4`` on 5 digits, ``seeds`` runs in parallel; plot and summarize held-out
-    accuracy. Returns the files written (the plot first). Finished runs are read back."""
+    accuracy. ``overrides`` replace settings of the recipe (``RLConfig`` fields). Returns the files
+    written (the plot first). Finished runs are read back.
+
+    >>> rl_demo(Path("outputs/critkl-demo/rl"))  # doctest: +SKIP
+    """
     import numpy as np
 
     from .study.aggregate import read_log
@@ -109,30 +114,36 @@ def rl_demo(out: Path, seeds: int = 2, episodes: int = 1600, console: Console | 
     from .study.runner import run_all
 
     console = console or Console()
-    base = {**SCALE_SETTINGS["cpu"], "episodes": episodes, "eval_every": 5}
-    arm = Arm("prioritized", f"prioritized KL (α={RL_DEMO_ARM['alpha']:g}, β={RL_DEMO_ARM['beta']:g})",
-              RL_DEMO_ARM)
-    console.print(f"{seeds} runs × {episodes} episodes, Adam lr {base['lr']:g}, policy temperature "
-                  f"{base['policy_temperature']:g}; held-out: {base['test_episodes']} fixed 5-digit problems. "
-                  "A line per finished run:")
+    base = {**SCALE_SETTINGS["cpu"], **RL_DEMO_SETTINGS, **(overrides or {})}
+    label = (f"{RL_DEMO_ARM['kl']} KL (α={RL_DEMO_ARM['alpha']:g}"
+             + (f", β={RL_DEMO_ARM['beta']:g})" if RL_DEMO_ARM["kl"] == "prioritized" else ")"))
+    arm = Arm(RL_DEMO_ARM["kl"], label, RL_DEMO_ARM)
+    digits = base.get("train_digits") or "N+1"
+    console.print(f"{label}: {seeds} runs × {base['episodes']} episodes, Adam lr {base['lr']:g}, policy "
+                  f"temperature {base['policy_temperature']:g}; held-out: {base['test_episodes']} fixed "
+                  f"{digits}-digit problems, every {base['eval_every']} collects. A line per finished run:")
     t0 = time.time()
     runs = run_all(base, [arm], seeds, out, jobs=min(seeds, 2), console=console)
     logs = [read_log(folder) for _, _, folder in runs]
     plot = out / "accuracy.png"
     plot_accuracy({arm.name: logs}, {arm.name: arm.label}, plot,
-                  "RL from tiny-n4 on 5 digits", extra=(("heldout_p_gold", "held-out p(gold solution)"),))
-    table = Table(title=f"held-out 5-digit accuracy, start → end ({time.time() - t0:.0f}s)")
+                  f"RL from {base['model']} on {digits} digits ({seeds} seeds)",
+                  extra=(("heldout_p_gold", "held-out p(gold solution)"),), mark_start=True)
+    table = Table(title=f"held-out {digits}-digit accuracy, start → end ({time.time() - t0:.0f}s)")
     for col in ("seed", "sampled accuracy", "p(gold solution)", "in-distribution accuracy"):
         table.add_column(col)
 
-    def cell(log, key):
+    def ends(log, key):
         vals = [r[key] for r in log if key in r]
-        return f"{vals[0]:.3f} → {np.mean(vals[-2:]):.3f}"  # end: mean of the last two evaluations
+        return vals[0], float(np.mean(vals[-2:]))  # end: mean of the last two evaluations
 
     for (_, seed, _), log in zip(runs, logs, strict=True):
-        table.add_row(str(seed), cell(log, "heldout_acc_sampled"), cell(log, "heldout_p_gold"),
-                      cell(log, "in_dist_acc_sampled"))
+        table.add_row(str(seed), *(f"{a:.3f} → {b:.3f}" for a, b in (
+            ends(log, k) for k in ("heldout_acc_sampled", "heldout_p_gold", "in_dist_acc_sampled"))))
     console.print(table)
+    start, end = np.mean([ends(log, "heldout_acc_sampled") for log in logs], axis=0)
+    console.print(f"held-out accuracy, mean over seeds: {start:.3f} at the start → {end:.3f} at the end "
+                  f"({end - start:+.3f}); plot: {plot}")
     return [plot] + [folder / "log.jsonl" for _, _, folder in runs]
 
 

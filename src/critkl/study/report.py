@@ -43,8 +43,9 @@ def _plot_curves(ax, arms_logs: dict, labels: dict, key: str) -> None:
 
 
 def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
-                  extra: tuple[tuple[str, str], ...] = ()) -> None:
-    """Held-out and in-distribution accuracy over training, one line per arm (plus ``extra`` panels)."""
+                  extra: tuple[tuple[str, str], ...] = (), mark_start: bool = False) -> None:
+    """Held-out and in-distribution accuracy over training, one line per arm (plus ``extra`` panels);
+    ``mark_start`` draws the start model's value as a dashed line in every panel."""
     keys = [(HELDOUT, "held-out N+k accuracy (sampled)"), *extra,
             ("in_dist_acc_sampled", "in-distribution accuracy (sampled)")]
     logged = {k for logs in arms_logs.values() for log in logs for r in log for k in r}
@@ -53,6 +54,9 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
     axes = axes[0]
     for ax, (key, name) in zip(axes, keys, strict=True):
         _plot_curves(ax, arms_logs, labels, key)
+        starts = [r[key] for logs in arms_logs.values() for log in logs for r in log[:1] if key in r]
+        if mark_start and starts:
+            ax.axhline(float(np.mean(starts)), color="grey", ls="--", lw=1, label="start model")
         ax.set_title(name)
         ax.set_ylabel("probability" if "p(" in name else "accuracy")
         top = min(1.02, max(ax.get_ylim()[1], 0.1))  # zoom on low accuracies instead of a flat line at 0
