@@ -99,7 +99,8 @@ def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, tiny, monkey
     assert res["verdicts"]["paper"]["main"]["n"] == 1
     prio = json.loads((tmp_path / "runs" / "prioritized-a5" / "seed0" / "config.json").read_text())
     assert prio["beta"] == res["calibration"]["used"]["beta"] and prio["alpha"] == 5.0
-    for png in ("dose_response.png", "weights.png", "accuracy.png"):
+    for png in ("dose_response.png", "weights.png", "accuracy.png", "critical_tokens.png",
+                "critical_tokens_a0.1.png"):
         assert (tmp_path / png).stat().st_size > 10_000
     starts = {json.loads((tmp_path / "runs" / a / "seed0" / "log.jsonl").read_text().splitlines()[0])[
         "heldout_p_gold"] for a in res["arms"]}

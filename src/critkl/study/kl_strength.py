@@ -395,7 +395,16 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
     plot_accuracy(focal, labels, out / "accuracy.png", f"kl-strength at α = {a}",
                   extra=(("heldout_p_gold", "held-out p(gold solution)"),))
     keys = [k for k in critical_keys([lg for x in focal.values() for lg in x]) if k.endswith("comma")]
-    plot_critical(focal, labels, keys, out / "critical_tokens.png")
+    plot_critical(focal, labels, keys, out / "critical_tokens.png", f"α = {a}")
+    others = []  # the Fig. 4 analogue at every other α of the grid, with no KL for reference
+    for alpha in ALPHAS:
+        name = _alpha_name(alpha)
+        if alpha == FOCAL_ALPHA or not keys:
+            continue
+        grid = {n: [[r for r in log if HELDOUT in r] for log in records[n]]
+                for n in (f"standard-a{name}", f"prioritized-a{name}", "no-kl") if n in records}
+        plot_critical(grid, labels, keys, out / f"critical_tokens_a{name}.png", f"α = {name}")
+        others.append(f"![critical tokens at α = {name}](critical_tokens_a{name}.png)")
     minutes = [max((r.get("wall_s") or 0.0) for r in log) / 60 for v_ in records.values() for log in v_ if log]
     lines = ["## Verdict", ""] + verdict_lines(v, summary) + [
         "", f"{len(runs)} runs: {sum(arm.seeds(seeds) for arm in arm_list if arm.max_seeds is None)} at "
@@ -412,7 +421,8 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
         "minibatch of each collect (from the second collect on; for no KL it is 0 by definition).", "",
         f"## At the paper's α = {a}", "", "![accuracy](accuracy.png)", ""]
     if keys:
-        lines += ["![critical tokens](critical_tokens.png)", ""]
+        lines += ["![critical tokens](critical_tokens.png)", "", "### Critical tokens at the other α", ""]
+        lines += [x for o in others for x in (o, "")]
     lines += ["Per-run logs: `runs/<arm>/seed<k>/log.jsonl` under the output folder."]
     data = {"calibration": {"used": cal["used"].as_dict(), "rows": [r.as_dict() for r in cal["rows"]],
                             "contrasts": {lab: c.as_dict() for lab, c in cal["contrasts"]},

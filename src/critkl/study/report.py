@@ -65,8 +65,9 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
     save_figure(fig, path, title + " — mean over seeds, 95% t-interval bands")
 
 
-def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path) -> None:
-    """p(correct critical token) over training, a panel per critical position."""
+def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path, title: str = "") -> None:
+    """p(correct critical token) over training, a panel per critical position (``title`` leads the
+    figure's title)."""
     if not keys:
         return
     cols = min(3, len(keys))
@@ -80,8 +81,8 @@ def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path) ->
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    save_figure(fig, path, "p(correct critical token) at the policy temperature, teacher-forced on the held-out "
-                "problems")
+    save_figure(fig, path, (f"{title}: " if title else "") + "p(correct critical token) at the policy temperature, "
+                "teacher-forced on the held-out problems")
 
 
 def summaries(arms_logs: dict, key: str = HELDOUT) -> dict:
