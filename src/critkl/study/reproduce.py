@@ -32,7 +32,7 @@ from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
 
 PRETRAINING_KEYS = {"steps", "digits", "size", "eval_size"}  # overrides only the pretraining experiment takes
-DEFAULT_SEEDS = {"kl-strength": 12, "prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
+DEFAULT_SEEDS = {"kl-strength": 10, "prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
                  "pretraining": 1, "engine-check": 3}
 
 
