@@ -30,16 +30,31 @@ def save_figure(fig, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+MIN_SEEDS_FOR_BANDS = 3  # a t-interval from 2 seeds (t = 12.7) spans the whole axis and says nothing
+
+
 def _plot_curves(ax, arms_logs: dict, labels: dict, key: str) -> None:
+    """Mean over seeds per arm, with a 95% t-band from 3 seeds on; below that, each seed as a thin line."""
     for name, logs in arms_logs.items():
         c = curve(logs, key)
         if not c["episodes"]:
             continue
         x, m, h = np.array(c["episodes"]), np.array(c["mean"]), np.array(c["half"])
-        ax.plot(x, m, marker="o", ms=3, label=labels[name])
-        ax.fill_between(x, m - h, m + h, alpha=0.2)
+        (line,) = ax.plot(x, m, marker="o", ms=3, label=labels[name])
+        seeds = [log for log in logs if any(key in r for r in log)]
+        if len(seeds) >= MIN_SEEDS_FOR_BANDS:
+            ax.fill_between(x, m - h, m + h, alpha=0.2, color=line.get_color())
+            continue
+        for log in seeds:
+            pts = [(r["episodes"], r[key]) for r in log if key in r]
+            ax.plot(*zip(*pts, strict=True), color=line.get_color(), lw=0.8, alpha=0.45, ls=":")
     ax.set_xlabel("training episodes")
     ax.grid(alpha=0.3)
+
+
+def _band_note(arms_logs: dict) -> str:
+    few = min((len(logs) for logs in arms_logs.values()), default=0) < MIN_SEEDS_FOR_BANDS
+    return "mean over seeds (dotted: each seed)" if few else "mean over seeds, 95% t-interval bands"
 
 
 def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
@@ -62,7 +77,7 @@ def plot_accuracy(arms_logs: dict, labels: dict, path: Path, title: str,
         top = min(1.02, max(ax.get_ylim()[1], 0.1))  # zoom on low accuracies instead of a flat line at 0
         ax.set_ylim(-0.02 * top, top)
     axes[0].legend(fontsize=8)
-    save_figure(fig, path, title + " — mean over seeds, 95% t-interval bands")
+    save_figure(fig, path, f"{title} — {_band_note(arms_logs)}")
 
 
 def plot_critical(arms_logs: dict, labels: dict, keys: list[str], path: Path, title: str = "") -> None:
