@@ -409,7 +409,8 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
     lines = ["## Verdict", ""] + verdict_lines(v, summary) + [
         "", f"{len(runs)} runs: {sum(arm.seeds(seeds) for arm in arm_list if arm.max_seeds is None)} at "
         f"α = {a} ({seeds} seeds per arm, paired by seed: the same training problems and sampling seeds), "
-        f"{GRID_SEEDS} seeds per arm elsewhere (and for the paper's β); {min(minutes):.1f}–{max(minutes):.1f} min per run. Held-out: "
+        f"{GRID_SEEDS} seeds per arm elsewhere (and for the paper's β); {min(minutes):.1f}–{max(minutes):.1f} min per run, "
+        f"{sum(minutes):.0f} run-minutes in all by the runs' own clocks (interrupted invocations included). Held-out: "
         f"{base.get('test_episodes')} fixed N+1 problems, the same for every run, evaluated every "
         f"{base.get('eval_every')} collects; *end* = mean of a run's last 3 evaluations. Stated effect δ = "
         f"{EFFECT} ({EFFECT * 100:g} points of held-out accuracy).", "",
