@@ -94,9 +94,9 @@ def test_tiny_kl_strength_study_end_to_end_and_adds_seeds(tmp_path, tiny, monkey
     res = json.loads((tmp_path / "results.json").read_text())
     assert {k: v["seeds"] for k, v in res["arms"].items()} == {
         "no-kl": 1, "standard-a0.1": 1, "prioritized-a0.1": 1, "standard-a5": 2, "prioritized-a5": 2,
-        "prioritized-paper-a5": 1}  # the paper's β: a secondary arm, run at the grid's seeds
+        "prioritized-paper-a5": 2}
     assert res["calibration"]["used"]["beta"] > 0 and res["verdicts"]["calibrated"]["main"]["n"] == 2
-    assert res["verdicts"]["paper"]["main"]["n"] == 1
+    assert res["verdicts"]["paper"]["main"]["n"] == 2
     prio = json.loads((tmp_path / "runs" / "prioritized-a5" / "seed0" / "config.json").read_text())
     assert prio["beta"] == res["calibration"]["used"]["beta"] and prio["alpha"] == 5.0
     for png in ("dose_response.png", "weights.png", "accuracy.png", "critical_tokens.png",

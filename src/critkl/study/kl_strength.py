@@ -48,8 +48,7 @@ def arms(weight: dict, alphas=ALPHAS, focal: float = FOCAL_ALPHA, grid_seeds: in
     """No KL, then standard and prioritized KL at each α; ``weight`` holds the prioritized arms'
     certainty settings and β (e.g. :meth:`critkl.calibration.Calibration.overrides`). With
     ``paper_weight``, one more prioritized arm at the ``focal`` α uses those settings (the paper's β).
-    Arms away from the ``focal`` α, no KL and the paper's β (a secondary comparison: the claim is
-    judged on the calibrated β) run at most ``grid_seeds`` seeds."""
+    Arms away from the ``focal`` α, and no KL, run at most ``grid_seeds`` seeds."""
     if focal not in alphas:
         raise ValueError(f"the focal α {focal} must be one of the grid {alphas}")
     if any(not a > 0 for a in alphas):
@@ -67,7 +66,7 @@ def arms(weight: dict, alphas=ALPHAS, focal: float = FOCAL_ALPHA, grid_seeds: in
         if paper_weight is not None and a == focal:
             paper = {k: v for k, v in paper_weight.items() if k != "kl"}
             out.append(Arm(f"prioritized-paper-a{name}", f"prioritized KL (α={name}, paper's β={paper['beta']:g})",
-                           {"kl": "prioritized", "alpha": a, **paper}, max_seeds=grid_seeds))
+                           {"kl": "prioritized", "alpha": a, **paper}))
     return out
 
 
@@ -409,7 +408,7 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
     lines = ["## Verdict", ""] + verdict_lines(v, summary) + [
         "", f"{len(runs)} runs: {sum(arm.seeds(seeds) for arm in arm_list if arm.max_seeds is None)} at "
         f"α = {a} ({seeds} seeds per arm, paired by seed: the same training problems and sampling seeds), "
-        f"{GRID_SEEDS} seeds per arm elsewhere (and for the paper's β); {min(minutes):.1f}–{max(minutes):.1f} min per run, "
+        f"{GRID_SEEDS} seeds per arm elsewhere; {min(minutes):.1f}–{max(minutes):.1f} min per run, "
         f"{sum(minutes):.0f} run-minutes in all by the runs' own clocks (interrupted invocations included). Held-out: "
         f"{base.get('test_episodes')} fixed N+1 problems, the same for every run, evaluated every "
         f"{base.get('eval_every')} collects; *end* = mean of a run's last 3 evaluations. Stated effect δ = "
