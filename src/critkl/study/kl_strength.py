@@ -388,8 +388,10 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
     v = verdicts(arm_list, figures, FOCAL_ALPHA, EFFECT)
     plot_dose_response(summary, out / "dose_response.png", FOCAL_ALPHA)
     a = _alpha_name(FOCAL_ALPHA)
-    focal = {n: [[r for r in log if HELDOUT in r] for log in records[n]]
-             for n in (f"standard-a{a}", f"prioritized-a{a}", f"prioritized-paper-a{a}", "no-kl") if n in records}
+    def evaluations(*names: str) -> dict:  # each arm's runs, reduced to their evaluation records
+        return {n: [[r for r in log if HELDOUT in r] for log in records[n]] for n in names if n in records}
+
+    focal = evaluations(f"standard-a{a}", f"prioritized-a{a}", f"prioritized-paper-a{a}", "no-kl")
     labels = {arm.name: arm.label for arm in arm_list}
     plot_accuracy(focal, labels, out / "accuracy.png", f"kl-strength at α = {a}",
                   extra=(("heldout_p_gold", "held-out p(gold solution)"),))
@@ -400,8 +402,7 @@ def study(base: dict, seeds: int, out: Path, jobs: int, console=None) -> tuple[l
         name = _alpha_name(alpha)
         if alpha == FOCAL_ALPHA or not keys:
             continue
-        grid = {n: [[r for r in log if HELDOUT in r] for log in records[n]]
-                for n in (f"standard-a{name}", f"prioritized-a{name}", "no-kl") if n in records}
+        grid = evaluations(f"standard-a{name}", f"prioritized-a{name}", "no-kl")
         plot_critical(grid, labels, keys, out / f"critical_tokens_a{name}.png", f"α = {name}")
         others.append(f"![critical tokens at α = {name}](critical_tokens_a{name}.png)")
     minutes = [max((r.get("wall_s") or 0.0) for r in log) / 60 for v_ in records.values() for log in v_ if log]
