@@ -129,7 +129,7 @@ def _load_splits(data, train, dev, test, taxonomy, seed):
         raise ValueError("give --data DIR, or --taxonomy with --train and --dev (and --test)")
     tax = Taxonomy.from_file(taxonomy)
     test_c = read_jsonl(test, tax) if test is not None else None
-    return tax, read_jsonl(train, tax), read_jsonl(dev, tax), test_c, "files"
+    return tax, read_jsonl(train, tax), read_jsonl(dev, tax), test_c, "files --train/--dev/--test"
 
 
 def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, threshold: float):

@@ -29,7 +29,11 @@ ENV_VAR = "HTC_DATA_DIR"
 
 @dataclass
 class HWV:
-    """Dataset splits over one taxonomy; ``split`` is ``"official"`` or ``"val-split(seed=…)"``."""
+    """Dataset splits over one taxonomy; ``split`` says where train and dev came from.
+
+    For HWV (:func:`load_hwv`): ``"official"`` or ``"val-split(seed=…)"``. For another folder
+    (:func:`load_folder`): ``"files in DIR"`` or ``"val-split(seed=…) of DIR/FILE"``.
+    """
 
     taxonomy: Taxonomy
     train: Corpus
@@ -78,7 +82,7 @@ def load_hwv(
     (1281, 321, 2003)
     """
     folder = find_dataset("hwv", ["hwv.taxonomy", "hwv_val.json", "hwv_test.json"], data_dir)
-    return load_folder(folder, seed=seed, dev_fraction=dev_fraction)
+    return load_folder(folder, seed=seed, dev_fraction=dev_fraction, official=True)
 
 
 def _one(folder: Path, patterns: tuple[str, ...], what: str, required: bool = True) -> Path | None:
@@ -91,11 +95,22 @@ def _one(folder: Path, patterns: tuple[str, ...], what: str, required: bool = Tr
     return found[0] if found else None
 
 
-def load_folder(folder: str | os.PathLike, *, seed: int = 0, dev_fraction: float = 0.2) -> HWV:
+def load_folder(
+    folder: str | os.PathLike,
+    *,
+    seed: int = 0,
+    dev_fraction: float = 0.2,
+    official: bool = False,
+) -> HWV:
     """A dataset folder: one ``*.taxonomy`` and JSONL ``*train*``, ``*val*``/``*dev*``, ``*test*``.
 
     Without a train file, train and dev are a seeded, top-level-stratified split of the
-    validation file (``dev_fraction`` to dev), as for HWV.
+    validation file (``dev_fraction`` to dev), as for HWV. ``split`` reads ``"files in DIR"``
+    or ``"val-split(seed=…) of DIR/FILE"``; with ``official=True`` (the folder holds a published
+    dataset's own files) it reads ``"official"`` or ``"val-split(seed=…)"``.
+
+    >>> load_folder("my_data").split  # doctest: +SKIP
+    'files in my_data'
     """
     if not 0 < dev_fraction < 1:
         raise ValueError(f"dev_fraction must be in (0, 1), got {dev_fraction}")
@@ -110,10 +125,11 @@ def load_folder(folder: str | os.PathLike, *, seed: int = 0, dev_fraction: float
     val = read_jsonl(val_f, tax)
     test = read_jsonl(test_f, tax)
     if train_f is not None:
-        return HWV(tax, read_jsonl(train_f, tax), val, test, "official", folder)
+        split = "official" if official else f"files in {folder}"
+        return HWV(tax, read_jsonl(train_f, tax), val, test, split, folder)
     train_idx, dev_idx = stratified_split(val.y, tax, dev_fraction, seed)
-    return HWV(tax, val.subset(train_idx), val.subset(dev_idx), test, f"val-split(seed={seed})",
-               folder)
+    split = f"val-split(seed={seed})" + ("" if official else f" of {val_f}")
+    return HWV(tax, val.subset(train_idx), val.subset(dev_idx), test, split, folder)
 
 
 def stratified_split(

@@ -79,7 +79,8 @@ def test_train_predict_evaluate_agree(tmp_path):
                               str(cfg), "--out", str(out)])
     assert res.exit_code == 0, res.output
     result = json.loads((out / "result.json").read_text())
-    assert result["split"] == "official" and result["config"]["loss"] == "leaf_softmax"
+    assert result["split"] == f"files in {data}" and result["config"]["loss"] == "leaf_softmax"
+    assert "split: files in" in res.output  # the user's own files, not HWV's official split
     res = runner.invoke(app, ["predict", "--model", str(out / "model"), "-i",
                               str(data / "toy_test.json"), "--out", str(out / "pred")])
     assert res.exit_code == 0, res.output

@@ -101,6 +101,22 @@ def test_load_hwv_prefers_official_train(tmp_path, hwv_path):
     assert hwv.split == "official" and len(hwv.train) == 1 and len(hwv.dev) == 1602
 
 
+def test_load_folder_split_says_what_was_used(tmp_path):
+    from htc.datasets import load_folder
+
+    TAX.to_file(tmp_path / "toy.taxonomy")
+    docs = [{"token": [f"t{i}"], "label": [lab]} for i, lab in enumerate(["A1", "A2", "B"] * 4)]
+    lines(tmp_path, *docs, name="toy_val.json")
+    lines(tmp_path, *docs, name="toy_test.json")
+    ds = load_folder(tmp_path, seed=3)
+    assert ds.split == f"val-split(seed=3) of {tmp_path / 'toy_val.json'}"
+    assert load_folder(tmp_path, seed=3, official=True).split == "val-split(seed=3)"
+    lines(tmp_path, *docs, name="toy_train.json")
+    ds = load_folder(tmp_path)
+    assert ds.split == f"files in {tmp_path}" and len(ds.train) == 12
+    assert load_folder(tmp_path, official=True).split == "official"
+
+
 @pytest.mark.parametrize("dag", [False, True])
 @pytest.mark.parametrize("multi", [False, True])
 def test_synthetic(dag, multi):
