@@ -84,6 +84,8 @@ def evaluate(
         raise ValueError("give exactly one of --pred and --proba")
     tax = Taxonomy.from_file(taxonomy)
     truth = read_jsonl(gold, tax)
+    if len(truth) == 0:
+        raise DataError("no documents to score (the gold file is empty)", path=str(gold))
     node_proba = None
     if pred is not None:
         y_pred = read_jsonl(pred, tax, allow_empty=True).y

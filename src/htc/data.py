@@ -121,7 +121,16 @@ def read_jsonl(
 
 
 def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]:
-    """Texts of a JSONL file (labels, if any, are ignored); errors name file and line."""
+    """Texts of a JSONL file (labels, if any, are ignored); errors name file and line.
+
+    A file without documents (empty, or blank lines only) raises :class:`DataError`.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "new.jsonl"
+    >>> _ = p.write_text('{"token": ["a", "b"]}\\n{"token": "c"}\\n')
+    >>> read_texts(p)
+    ['a b', 'c']
+    """
     path = os.fspath(path)
     texts = []
     for lineno, raw in _lines(path):
@@ -129,6 +138,8 @@ def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]
             texts.append(_text_of(_parse_object(raw), text_key))
         except ValueError as err:
             raise DataError(str(err), path=path, line=lineno) from None
+    if not texts:
+        raise DataError("no documents (the file is empty)", path=path)
     return texts
 
 

@@ -53,6 +53,21 @@ def test_evaluate_errors_are_one_line(tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_evaluate_refuses_empty_files(tmp_path):
+    tax, gold = setup(tmp_path)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(empty), "--pred",
+                              str(empty), "--out", str(out)])
+    assert res.exit_code == 2 and f"{empty}: no documents" in res.output, res.output
+    assert "nan" not in res.output and not out.exists()
+    res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--pred",
+                              str(empty), "--out", str(out)])
+    assert res.exit_code == 2 and f"{empty}: 0 documents but {gold} has 3" in res.output
+    assert not out.exists()
+
+
 def test_stats(tmp_path):
     tax, gold = setup(tmp_path)
     res = runner.invoke(app, ["stats", "-t", str(tax), str(gold)])
@@ -85,6 +100,12 @@ def test_train_predict_evaluate_agree(tmp_path):
                               str(data / "toy_test.json"), "--out", str(out / "pred")])
     assert res.exit_code == 0, res.output
     assert np.allclose(np.load(out / "pred" / "pred_proba.npy"), np.load(out / "test_proba.npy"))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    res = runner.invoke(app, ["predict", "--model", str(out / "model"), "-i", str(empty),
+                              "--out", str(out / "pred_empty")])
+    assert res.exit_code == 2 and f"{empty}: no documents" in res.output, res.output
+    assert "Traceback" not in res.output and not (out / "pred_empty").exists()
     res = runner.invoke(app, ["evaluate", "-t", str(data / "toy.taxonomy"), "--gold",
                               str(data / "toy_test.json"), "--pred",
                               str(out / "pred" / "pred_pred.jsonl"), "--out", str(out / "ev.json")])

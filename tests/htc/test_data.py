@@ -56,6 +56,17 @@ def test_missing_file(tmp_path):
         read_jsonl(tmp_path / "nope.jsonl", TAX)
 
 
+def test_read_texts_refuses_a_file_without_documents(tmp_path):
+    from htc.data import read_texts
+
+    assert read_texts(lines(tmp_path, {"token": ["a", "b"]}, {"token": "c"})) == ["a b", "c"]
+    for text in ("", "\n  \n"):
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text(text)
+        with pytest.raises(DataError, match=f"^{empty}: no documents"):
+            read_texts(empty)
+
+
 def test_write_roundtrip_and_atomic(tmp_path):
     y = TAX.indicator([["A1"], ["B", "A2"]])
     out = tmp_path / "out.jsonl"

@@ -189,3 +189,26 @@ def test_bad_inputs():
         hierarchical_pr_auc(t, np.full((1, 5), 3.0), TOY)
     with pytest.raises(ValueError, match="NaN"):
         hierarchical_pr_auc(t, np.full((1, 5), np.nan), TOY)
+
+
+def test_zero_documents_raise_naming_the_argument():
+    empty = np.zeros((0, len(TOY)), dtype=np.int8)
+    one = TOY.indicator([["A1"]])
+    calls = [
+        lambda t, p: flat_precision_recall_fscore(t, p, TOY),
+        lambda t, p: flat_precision_recall_fscore(t, p, TOY, average="macro"),
+        lambda t, p: hamming_loss(t, p, TOY),
+        lambda t, p: hierarchical_precision_recall_fscore(t, p, TOY, average="leaf"),
+        lambda t, p: hierarchical_scores_by_depth(t, p, TOY),
+        lambda t, p: c_precision_recall_fscore(t, p, TOY),
+        lambda t, p: lca_precision_recall_fscore(t, p, TOY),
+        lambda t, p: report(t, p, taxonomy=TOY),
+        lambda t, p: hierarchical_pr_auc(t, np.zeros((0, len(TOY))), TOY),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"y_true has no documents \(shape \(0, 5\)\)"):
+            call(empty, empty)
+        with pytest.raises(ValueError, match=r"y_true has no documents"):
+            call(sp.csr_matrix(empty), one)
+    with pytest.raises(ValueError, match="y_true has shape"):
+        hamming_loss(one, empty, TOY)  # an empty prediction for a non-empty truth

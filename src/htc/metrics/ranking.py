@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from htc.metrics.validation import as_indicator, as_proba
+from htc.metrics.validation import as_indicator, as_proba, check_documents
 from htc.taxonomy import Taxonomy
 
 
@@ -46,6 +46,7 @@ def hierarchical_pr_auc(
     1.0
     """
     t = taxonomy.closure(as_indicator(y_true, "y_true", len(taxonomy))).toarray().astype(bool)
+    check_documents(t, "y_true")
     p = as_proba(proba, taxonomy)
     if p.shape[0] != t.shape[0]:
         raise ValueError(f"y_true has {t.shape[0]} rows but proba has {p.shape[0]}")

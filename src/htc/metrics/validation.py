@@ -64,13 +64,30 @@ def as_indicator(y, name: str, n_cols: int | None = None) -> sp.csr_matrix:
 
 
 def check_pair(y_true, y_pred, taxonomy: Taxonomy | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Validate a (truth, prediction) pair of indicator matrices of equal shape."""
+    """Validate a (truth, prediction) pair of indicator matrices of equal shape.
+
+    ``ValueError`` when ``y_true`` has no documents: a score over nothing is undefined.
+    """
     n = None if taxonomy is None else len(taxonomy)
     t = as_indicator(y_true, "y_true", n)
     p = as_indicator(y_pred, "y_pred", n)
+    check_documents(t, "y_true")
     if t.shape != p.shape:
         raise ValueError(f"y_true has shape {t.shape} but y_pred has shape {p.shape}")
     return t, p
+
+
+def check_documents(y, name: str) -> None:
+    """``ValueError`` naming ``name`` when the matrix ``y`` has no rows (documents).
+
+    >>> check_documents(np.zeros((0, 3)), "y_true")
+    Traceback (most recent call last):
+    ...
+    ValueError: y_true has no documents (shape (0, 3)): the metrics need at least one
+    """
+    if y.shape[0] == 0:
+        raise ValueError(f"{name} has no documents (shape {tuple(y.shape)}): the metrics need at "
+                         "least one")
 
 
 def as_proba(proba, taxonomy: Taxonomy, name: str = "proba") -> np.ndarray:
