@@ -162,6 +162,10 @@ def train(
     lr_head: float = typer.Option(None), lr_encoder: float = typer.Option(None),
     decoder: str = typer.Option(None, help="decoder for model selection and test predictions"),
     threshold: float = typer.Option(None), seed: int = typer.Option(None),
+    multi_path: str = typer.Option(None, "--multi-path", help="training documents with several "
+                                   "paths: split (default; softmax losses split the target mass), "
+                                   "error (softmax losses refuse), first (keep the path listed "
+                                   "first) or drop"),
     config: Path = typer.Option(None, help="JSON file of TrainConfig fields (options override)"),
     out: Path = typer.Option(Path("runs/htc"), help="output folder"),
     resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
@@ -173,7 +177,7 @@ def train(
     fields = TrainConfig.load(config).to_dict() if config else {}
     overrides = dict(loss=loss, encoder=encoder, model=model, epochs=epochs, batch_size=batch_size,
                      lr_head=lr_head, lr_encoder=lr_encoder, decoder=decoder, threshold=threshold,
-                     seed=seed)
+                     seed=seed, multi_path=multi_path)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     cfg = TrainConfig(**fields)
     tax, tr, dv, te, split = _load_splits(data, train_file, dev_file, test_file, taxonomy, cfg.seed)

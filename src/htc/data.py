@@ -82,6 +82,8 @@ def read_jsonl(
     :class:`DataError` naming the file and line. With ``skip_bad_lines=True`` such lines are
     skipped instead, counted in ``Corpus.n_skipped`` and reported in one warning.
     ``allow_empty=True`` accepts documents without labels (predictions may be empty).
+    A label is looked up as written, then without surrounding spaces, as
+    :meth:`Taxonomy.from_file` strips them: ``" A1 "`` is ``"A1"``.
     """
     path = os.fspath(path)
     texts: list[str] = []
@@ -95,6 +97,8 @@ def read_jsonl(
             idx = []
             for lab in labels:
                 j = index.get(lab)
+                if j is None:
+                    j = index.get(lab.strip())
                 if j is None:
                     raise ValueError(f"label {lab!r} is not in the taxonomy")
                 idx.append(j)

@@ -53,6 +53,35 @@ class TaxonomyError(ValueError):
         super().__init__(where + message)
 
 
+def _check_spelling(
+    spelled: dict[tuple[str, str], tuple[str, str, int]],
+    edge: tuple[str, str],
+    raw: tuple[str, str],
+    path: str,
+    line: int,
+) -> None:
+    """``TaxonomyError`` when removing spaces makes a label its own parent or repeats an edge.
+
+    ``spelled`` maps each stripped ``(parent, child)`` edge seen so far to its raw spelling and
+    line; edges spelled identically are left to the constructor's own checks.
+    """
+    parent, child = edge
+    if parent == child and raw[0] != raw[1]:
+        raise TaxonomyError(
+            f"{raw[0]!r} and {raw[1]!r} are the same label once surrounding spaces are removed: "
+            "a self-loop",
+            path=path, line=line, labels=[child],
+        )
+    first = spelled.setdefault(edge, (*raw, line))
+    if first[:2] != raw:
+        where = "on the same line" if first[2] == line else f"at line {first[2]}"
+        raise TaxonomyError(
+            f"child {child!r} is listed twice under parent {parent!r} once surrounding spaces are "
+            f"removed ({raw[1]!r} under {raw[0]!r} here, {first[1]!r} under {first[0]!r} {where})",
+            path=path, line=line, labels=[parent, child],
+        )
+
+
 class Taxonomy:
     """A label hierarchy (tree or DAG) below a virtual root.
 
@@ -162,11 +191,13 @@ class Taxonomy:
         """Read the tab-separated format: one ``parent<TAB>child1<TAB>child2…`` line per node.
 
         The top-level labels are on the line that starts with ``root`` (``Root``). Blank lines are
-        skipped. A node listed under several parents makes a DAG.
+        skipped. A node listed under several parents makes a DAG. Spaces around a label are
+        removed (``"A1 "`` is ``"A1"``); a label of spaces only, or two spellings that become the
+        same label under one parent (or a label and its parent), raise :class:`TaxonomyError`.
 
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.taxonomy"
-        >>> _ = p.write_text("Root\\tA\\tB\\nA\\tA1\\tA2\\n")
+        >>> _ = p.write_text("Root\\tA\\tB\\nA \\tA1\\tA2\\n")
         >>> Taxonomy.from_file(p).leaves_labels
         ['B', 'A1', 'A2']
         """
@@ -179,14 +210,17 @@ class Taxonomy:
         except UnicodeDecodeError as err:
             raise TaxonomyError(f"not UTF-8 text ({err.reason})", path=path) from None
         edges: list[tuple[str, str, int]] = []
+        spelled: dict[tuple[str, str], tuple[str, str, int]] = {}  # edge -> first raw spelling
         for lineno, raw in enumerate(text.splitlines(), start=1):
             line = raw.rstrip("\r\n")
             if line.strip() == "":
                 continue
-            fields = line.split("\t")
-            if any(f.strip() == "" for f in fields):
+            raw_fields = line.split("\t")
+            fields = [f.strip() for f in raw_fields]
+            if any(f == "" for f in fields):
                 raise TaxonomyError(
-                    "empty label (two tabs in a row, or a tab at the start or end of the line)",
+                    "empty label (two tabs in a row, a tab at the start or end of the line, or a "
+                    "label of spaces only)",
                     path=path,
                     line=lineno,
                 )
@@ -198,7 +232,9 @@ class Taxonomy:
                     labels=fields,
                 )
             parent = fields[0]
-            edges.extend((parent, child, lineno) for child in fields[1:])
+            for child, raw_child in zip(fields[1:], raw_fields[1:]):
+                _check_spelling(spelled, (parent, child), (raw_fields[0], raw_child), path, lineno)
+                edges.append((parent, child, lineno))
         return cls(edges, root=root, source=path)
 
     @classmethod

@@ -122,3 +122,27 @@ def test_train_bad_arguments(tmp_path):
     res = runner.invoke(app, ["predict", "--model", str(tmp_path), "-i", "x.jsonl", "--out",
                               str(tmp_path / "o")])
     assert res.exit_code == 2 and "not a saved htc model" in res.output
+
+
+def test_train_multi_path_option(tmp_path):
+    from tests.htc.test_training import multi_path_files
+
+    tax, train, dev = multi_path_files(tmp_path)
+    tax_f = tmp_path / "toy.taxonomy"
+    tax.to_file(tax_f)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"epochs": 2, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
+    base = ["train", "-t", str(tax_f), "--train", str(train), "--dev", str(dev), "--config",
+            str(cfg)]
+    res = runner.invoke(app, [*base, "--multi-path", "error", "--out", str(tmp_path / "e")])
+    assert res.exit_code == 2 and f"{train}:" in res.output, res.output
+    assert "several paths" in res.output and "--multi-path split|first|drop" in res.output
+    assert "Traceback" not in res.output
+    for option in ("split", "first", "drop"):
+        out = tmp_path / option
+        res = runner.invoke(app, [*base, "--multi-path", option, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        result = json.loads((out / "result.json").read_text())
+        assert result["config"]["multi_path"] == option and result["multi_path_docs"] > 0
+    res = runner.invoke(app, [*base, "--multi-path", "keep", "--out", str(tmp_path / "k")])
+    assert res.exit_code == 2 and "multi_path must be one of" in res.output

@@ -56,6 +56,19 @@ def test_missing_file(tmp_path):
         read_jsonl(tmp_path / "nope.jsonl", TAX)
 
 
+def test_labels_match_without_surrounding_spaces(tmp_path):
+    tax_file = tmp_path / "t.taxonomy"
+    tax_file.write_text("Root\tA \nA\tA1 \tA2\nRoot\tB \n")  # spaces in the file
+    tax = Taxonomy.from_file(tax_file)
+    assert tax.nodes == TAX.nodes
+    p = lines(tmp_path, {"token": "x", "label": ["A1"]}, {"token": "y", "label": [" A1 ", "B "]})
+    for t in (tax, TAX):
+        assert read_jsonl(p, t).y.toarray().tolist() == [[1, 1, 0, 0], [1, 1, 0, 1]]
+    bad = lines(tmp_path, {"token": "x", "label": ["A1"]}, {"token": "y", "label": [" Z"]})
+    with pytest.raises(DataError, match=f"{bad}:2: label ' Z' is not in the taxonomy"):
+        read_jsonl(bad, tax)
+
+
 def test_read_texts_refuses_a_file_without_documents(tmp_path):
     from htc.data import read_texts
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from htc import Taxonomy
 from htc.datasets import random_taxonomy, sample_labels
-from htc.losses import LOSSES, conditional_prior, make_loss
+from htc.losses import LOSSES, SINGLE_PATH_LOSSES, conditional_prior, make_loss
 from htc.losses.structure import tree_distances
 
 from . import reference as ref
@@ -28,7 +28,8 @@ def siblings(tax, y):
 
 
 def ref_loss(name, tax, s, t, prior=None, tau=0.0, beta=1e-4):
-    """Plain-Python loss of one document (s: logits list, t: 0/1 list)."""
+    """Plain-Python loss of one document (s: logits list, t: 0/1 list); several positive siblings
+    or leaves share their target mass evenly (the multi-positive softmax losses)."""
     n = len(tax)
     if name == "bce":
         return sum(-(t[y] * math.log(sig(s[y])) + (1 - t[y]) * math.log(1 - sig(s[y])))
@@ -46,12 +47,14 @@ def ref_loss(name, tax, s, t, prior=None, tau=0.0, beta=1e-4):
         for y in range(n):
             if t[y]:
                 sib = siblings(tax, y)
-                total -= adj[y] - math.log(sum(math.exp(adj[z]) for z in sib))
+                share = 1 / sum(t[z] for z in sib)
+                total -= share * (adj[y] - math.log(sum(math.exp(adj[z]) for z in sib)))
         return total
     if name == "leaf_softmax":
         leaves = list(tax.leaves)
         lse = math.log(sum(math.exp(v) for v in s))
-        return -sum(t[leaf] * (s[k] - lse) for k, leaf in enumerate(leaves))
+        n_pos = max(1, sum(t[leaf] for leaf in leaves))
+        return -sum(t[leaf] / n_pos * (s[k] - lse) for k, leaf in enumerate(leaves))
     if name == "champ":
         dist = tree_distances(tax)
         dmax = dist.max()
@@ -90,6 +93,7 @@ def tree_problem(draw):
     tax = random_taxonomy(draw(st.integers(1, 3)), (1, 3), seed=draw(st.integers(0, 10_000)))
     n_docs = draw(st.integers(1, 4))
     y = sample_labels(tax, n_docs, mandatory_leaf=draw(st.booleans()),
+                      multi_path=draw(st.booleans()),
                       seed=draw(st.integers(0, 10_000))).toarray().astype(float)
     return tax, y
 
@@ -177,12 +181,62 @@ def test_refusals():
     tree = Taxonomy.from_paths([["A", "A1"], ["B"]])
     multi = torch.tensor([[1.0, 1.0, 1.0]])
     for name in ("conditional_softmax", "leaf_softmax"):
-        loss_fn = make_loss(name, tree)
-        with pytest.raises(ValueError, match="batch row 0"):
+        with pytest.raises(ValueError, match="batch row 0 has several labels.*multi_positive=True"):
+            loss_fn = make_loss(name, tree, multi_positive=False)
             loss_fn.loss(torch.zeros(1, loss_fn.n_outputs), multi)
+        loss_fn = make_loss(name, tree)  # multi-positive by default
+        assert torch.isfinite(loss_fn.loss(torch.zeros(1, loss_fn.n_outputs), multi))
     with pytest.raises(ValueError, match="unknown loss"):
         make_loss("focal", tree)
     with pytest.raises(ValueError, match="y_train"):
         make_loss("conditional_softmax_la", tree)
     with pytest.raises(ValueError, match="logits must be"):
         make_loss("bce", tree).loss(torch.zeros(1, 5), multi)
+
+
+@pytest.mark.parametrize("name", SINGLE_PATH_LOSSES)
+@pytest.mark.parametrize("mandatory_leaf", [True, False])
+def test_multi_positive_equals_single_path_loss_on_single_path_targets(name, mandatory_leaf):
+    tax = random_taxonomy(4, (1, 4), seed=5)
+    y = sample_labels(tax, 64, mandatory_leaf=mandatory_leaf, seed=5).toarray()
+    targets = torch.tensor(y, dtype=F64)
+    losses = [make_loss(name, tax, y_train=y, multi_positive=m) for m in (True, False)]
+    s = torch.randn(64, losses[0].n_outputs, dtype=F64) * 3
+    values, grads = [], []
+    for loss_fn in losses:
+        logits = s.clone().requires_grad_(True)
+        value = loss_fn.loss(logits, targets)
+        value.backward()
+        values.append(value.detach())
+        grads.append(logits.grad)
+    assert torch.equal(values[0], values[1]) and torch.equal(grads[0], grads[1])  # bitwise
+    assert torch.equal(losses[0].marginals(s), losses[1].marginals(s))
+
+
+def test_two_positive_siblings_by_hand():
+    # Root → A, B; A → A1, A2. The document is {A, A1, A2}: two paths.
+    tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+    assert tax.nodes == ["A", "A1", "A2", "B"]
+    t = torch.tensor([[1.0, 1.0, 1.0, 0.0]], dtype=F64)
+    # conditional softmax, s_A1 = log 3: P(A1|A) = 3/4, P(A2|A) = 1/4, P(A) = 1/2
+    s = torch.tensor([[0.0, math.log(3), 0.0, 0.0]], dtype=F64, requires_grad=True)
+    value = make_loss("conditional_softmax", tax).loss(s, t)
+    value.backward()
+    want = -math.log(1 / 2) - 0.5 * math.log(3 / 4) - 0.5 * math.log(1 / 4)
+    assert float(value.detach()) == pytest.approx(want, abs=1e-12)
+    # gradient: softmax − split target in each group: A: 1/2 − 1, A1: 3/4 − 1/2, A2: 1/4 − 1/2
+    assert s.grad[0].tolist() == pytest.approx([-0.5, 0.25, -0.25, 0.5], abs=1e-12)
+    # logit-adjusted: the prior counts each of the two siblings 1/2 (with a single-path {B})
+    y = np.array([[1, 1, 1, 0], [0, 0, 0, 1]])
+    assert conditional_prior(tax, y).tolist() == pytest.approx([1 / 2, 1 / 2, 1 / 2, 1 / 2])
+    y = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [0, 0, 0, 1]])  # A1: 1/2 + 1, A2: 1/2
+    assert conditional_prior(tax, y).tolist() == pytest.approx([2 / 3, 3 / 4, 1 / 4, 1 / 3])
+    # leaf softmax over A1, A2, B with zero logits: target 1/2, 1/2, 0
+    s = torch.zeros(1, 3, dtype=F64, requires_grad=True)
+    value = make_loss("leaf_softmax", tax).loss(s, t)
+    value.backward()
+    assert float(value.detach()) == pytest.approx(math.log(3), abs=1e-12)
+    assert s.grad[0].tolist() == pytest.approx([1 / 3 - 1 / 2, 1 / 3 - 1 / 2, 1 / 3], abs=1e-12)
+    # a path ending at internal node A next to the leaf B: only B holds target mass
+    t = torch.tensor([[1.0, 0.0, 0.0, 1.0]], dtype=F64)
+    assert float(make_loss("leaf_softmax", tax).loss(s.detach(), t)) == pytest.approx(math.log(3))

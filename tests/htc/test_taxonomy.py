@@ -29,6 +29,13 @@ def test_from_file_tree(tmp_path):
     assert "A1" in tax and "Z" not in tax
 
 
+def test_from_file_strips_spaces_around_labels(tmp_path):
+    plain = Taxonomy.from_file(write(tmp_path, "Root\tA\tB\nA\tA1\tA2\n", name="plain"))
+    spaced = Taxonomy.from_file(write(tmp_path, "Root \tA\t B\nA  \tA1 \tA2\r\n"))
+    assert spaced.nodes == plain.nodes == ["A", "B", "A1", "A2"]  # no new label "A "
+    assert spaced.is_tree and spaced.depth.tolist() == [1, 1, 2, 2]
+
+
 def test_dag(tmp_path):
     tax = Taxonomy.from_file(write(tmp_path, "Root\tA\tB\nA\tC\nB\tC\tD\nD\tE\nC\tE\n"))
     assert not tax.is_tree
@@ -114,6 +121,10 @@ def test_closure_dense_and_sparse(tax):
         ("Root\tA\nA\tB\nA\tB\n", 3, "listed twice"),
         ("Root\tA\nX\tY\n", 2, "unreachable"),
         ("Root\tA\nA\t\tB\n", 2, "empty label"),
+        ("Root\tA\nA\t  \tB\n", 2, "spaces only"),
+        ("Root\tA\tA \n", 1, "twice under parent 'root' once surrounding spaces are removed"),
+        ("Root\tA\nA\tB\nA \tB\n", 3, "('b' under 'a ' here, 'b' under 'a' at line 2)"),
+        ("Root\tA\nA\t A\n", 2, "same label once surrounding spaces are removed: a self-loop"),
         ("Root\tA\nA\n", 2, "no child"),
         ("A\tB\n", 1, "root"),
         ("Root\tA\nA\tRoot\n", 2, "root"),

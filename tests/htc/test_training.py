@@ -1,18 +1,22 @@
+import io
 import json
 
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
-from htc.data import Corpus
+from htc import Taxonomy
+from htc.data import Corpus, read_jsonl, write_jsonl
 from htc.datasets import random_taxonomy, sample_labels
 from htc.training import TrainConfig, Trainer
+from htc.training.multipath import MultiPathError, first_paths, multi_path_rows
 
 
-def synthetic_corpus(n, seed):
+def synthetic_corpus(n, seed, multi_path=False):
     """Texts whose words name their labels, plus noise: learnable by TF-IDF."""
     tax = random_taxonomy(3, (2, 3), seed=0)
-    y = sample_labels(tax, n, seed=seed)
+    y = sample_labels(tax, n, seed=seed, multi_path=multi_path)
     rng = np.random.default_rng(seed)
     texts = []
     for labels in tax.labels_of(y):
@@ -87,3 +91,104 @@ def test_resume_without_checkpoint(tmp_path, data):
     tax, train, dev = data
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         Trainer(config(), tax, out_dir=tmp_path, progress=False).fit(train, dev, resume=True)
+
+
+def multi_path_files(tmp_path):
+    """A training and a dev JSONL file in which about half the documents have several paths."""
+    tax, train = synthetic_corpus(48, seed=1, multi_path=True)
+    _, dev = synthetic_corpus(24, seed=2, multi_path=True)
+    paths = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    for path, corpus in zip(paths, (train, dev)):
+        write_jsonl(path, corpus.texts, corpus.y, tax)
+    return tax, *paths
+
+
+def test_multi_path_error_refuses_before_the_encoder_is_fitted(tmp_path, monkeypatch):
+    tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"token": ["one"], "label": ["A1"]}\n\n'
+                     '{"token": ["two paths"], "label": ["A2", "B"]}\n'
+                     '{"token": ["three"], "label": ["A", "A1", "A2"]}\n')
+    corpus = read_jsonl(train, tax)
+    assert corpus.lines.tolist() == [1, 3, 4]
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the encoder was fitted before the multi-path check")
+
+    monkeypatch.setattr("htc.training.trainer.TfidfEncoder.fit", no_fit)
+    for loss in ("conditional_softmax", "conditional_softmax_la", "leaf_softmax"):
+        trainer = Trainer(config(loss=loss, multi_path="error"), tax, progress=False)
+        with pytest.raises(MultiPathError) as err:
+            trainer.fit(corpus, corpus)
+        msg = str(err.value)
+        assert msg.startswith(f"{train}:3: training document 1 ('two paths') has 2 paths, "
+                              "ending at A2, B; 2 of the 3 training documents"), msg
+        assert loss in msg and "--multi-path split|first|drop" in msg
+        assert isinstance(err.value, ValueError) and err.value.line == 3
+    # losses that take several paths natively never refuse (here: they reach the encoder)
+    for loss in ("bce", "conditional_sigmoid", "champ"):
+        trainer = Trainer(config(loss=loss, multi_path="error"), tax, progress=False)
+        with pytest.raises(AssertionError, match="encoder was fitted"):
+            trainer.fit(corpus, corpus)
+
+
+def test_first_keeps_the_path_listed_first(tmp_path):
+    tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"token": ["x"], "label": ["A", "B", "A2", "A1", "B"]}\n'
+                    '{"token": ["y"], "label": ["A1"]}\n'
+                    '{"token": ["z"], "label": ["A2", "A", "A1"]}\n')
+    corpus = read_jsonl(path, tax)
+    # A: 1, B: 2 (listed twice, first position kept), A2: 3, A1: 4
+    assert corpus.label_order[0].toarray().tolist() == [[1, 4, 3, 2]]
+    assert multi_path_rows(corpus.y, tax).tolist() == [0, 2]
+    assert tax.labels_of(first_paths(corpus, tax)) == [["B"], ["A", "A1"], ["A", "A2"]]
+    assert tax.labels_of(first_paths(corpus.subset([2, 1]), tax)) == [["A", "A2"], ["A", "A1"]]
+    with pytest.raises(ValueError, match="no label order"):
+        first_paths(Corpus(corpus.texts, corpus.y), tax)
+
+
+@pytest.mark.parametrize("loss", ["conditional_softmax_la", "leaf_softmax"])
+@pytest.mark.parametrize("multi_path", ["split", "first", "drop"])
+def test_every_multi_path_option_trains(tmp_path, loss, multi_path):
+    tax, train_f, dev_f = multi_path_files(tmp_path)
+    train, dev = read_jsonl(train_f, tax), read_jsonl(dev_f, tax)
+    n_multi = len(multi_path_rows(train.y, tax))
+    assert 0 < n_multi < len(train)
+    console = Console(file=io.StringIO(), width=200)
+    trainer = Trainer(config(loss=loss, multi_path=multi_path, epochs=4, checkpoint_every=0), tax,
+                      console=console, progress=False)
+    summary = trainer.fit(train, dev)
+    said = {"split": f"{n_multi} of {len(train)} training documents have several paths: the {loss} "
+                     "loss splits their target mass",
+            "first": f"{n_multi} of {len(train)} training documents have several paths: kept the "
+                     "path listed first",
+            "drop": f"dropped {n_multi} of {len(train)} training documents that have several paths"}
+    assert said[multi_path] in console.file.getvalue()
+    assert summary["multi_path_docs"] == n_multi
+    assert summary["train_docs"] == len(train) - (n_multi if multi_path == "drop" else 0)
+    # "split" builds the multi-positive loss; "first" and "drop" give it single-path targets only
+    assert trainer.loss_fn.multi_positive == (multi_path == "split")
+    losses = [h["train_loss"] for h in trainer.history]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    proba = trainer.predict_proba(dev.texts)
+    assert proba.shape == (len(dev), len(tax))
+
+
+def test_drop_slices_precomputed_features(tmp_path):
+    tax, train_f, dev_f = multi_path_files(tmp_path)
+    train, dev = read_jsonl(train_f, tax), read_jsonl(dev_f, tax)
+    x_train, x_dev = np.random.default_rng(0).normal(size=(len(train), 8)), np.zeros((len(dev), 8))
+    trainer = Trainer(config(multi_path="drop", epochs=1), tax, progress=False)
+    summary = trainer.fit(train, dev, inputs=(x_train, x_dev))
+    assert summary["train_docs"] == len(train) - len(multi_path_rows(train.y, tax))
+    only_multi = train.subset(multi_path_rows(train.y, tax))
+    with pytest.raises(MultiPathError, match=f"{train_f}: all .* leaves none"):
+        trainer.fit(only_multi, dev)
+
+
+def test_multi_path_config_is_validated():
+    assert TrainConfig().multi_path == "split"
+    with pytest.raises(ValueError, match="multi_path must be one of .*'split', 'error', 'first', "
+                                         "'drop'.*got 'keep'"):
+        TrainConfig(multi_path="keep")

@@ -90,12 +90,19 @@ def check_tree(taxonomy: Taxonomy, loss_name: str) -> None:
                          "parents); use bce, conditional_sigmoid or champ for DAGs")
 
 
-def check_single_path(targets: torch.Tensor, h: HierarchyTensors, loss_name: str) -> None:
-    """Refuse targets with two positive siblings (several paths) with the row number."""
+def group_positive_counts(targets: torch.Tensor, h: HierarchyTensors) -> torch.Tensor:
+    """(B, n): for every node, the number of positive targets in its sibling group."""
     counts = torch.zeros(targets.shape[0], h.n_groups, device=targets.device,
                          dtype=targets.dtype).scatter_add(1, h.group.expand_as(targets), targets)
-    bad = (counts > 1).any(dim=1)
+    return counts.gather(1, h.group.expand_as(targets))
+
+
+def check_single_path(targets: torch.Tensor, h: HierarchyTensors, loss_name: str) -> None:
+    """Refuse targets with two positive siblings (several paths), naming the batch row."""
+    bad = (group_positive_counts(targets, h) > 1).any(dim=1)
     if bool(bad.any()):
         row = int(bad.nonzero()[0, 0])
-        raise ValueError(f"the {loss_name} loss needs single-path targets; batch row {row} has "
-                         "several labels under one parent (a multi-path document)")
+        raise ValueError(f"the {loss_name} loss was built for single-path targets; batch row {row} "
+                         "has several labels under one parent (a multi-path document). Build it "
+                         "with multi_positive=True to split the target mass over the positive "
+                         "siblings, or give single-path targets")

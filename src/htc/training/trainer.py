@@ -32,6 +32,7 @@ from htc.metrics import hierarchical_precision_recall_fscore
 from htc.taxonomy import Taxonomy
 from htc.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from htc.training.config import TrainConfig
+from htc.training.multipath import prepare_targets
 
 
 class Head(torch.nn.Module):
@@ -113,7 +114,8 @@ class Trainer:
         else:
             self.loss_fn = make_loss(cfg.loss, self.taxonomy,
                                      y_train=None if train is None else train.y, tau=cfg.tau,
-                                     champ_beta=cfg.champ_beta)
+                                     champ_beta=cfg.champ_beta,
+                                     multi_positive=cfg.multi_path == "split")
         encoder = None
         if not fit_encoder:
             in_dim = None  # taken from the precomputed features
@@ -180,6 +182,9 @@ class Trainer:
         final save, as if it were killed (used to test resumption). ``inputs=(x_train, x_dev)``
         gives precomputed encoder features (``tfidf``/``frozen`` only), e.g. shared by many runs;
         the model then cannot be saved with its encoder, only used to predict from features.
+
+        Training documents with several paths are handled by ``config.multi_path`` first (see
+        :mod:`htc.training.multipath`); ``"error"`` refuses here, before any encoder is fitted.
         """
         cfg = self.config
         if len(train) == 0 or len(dev) == 0:
@@ -191,14 +196,20 @@ class Trainer:
             if len(inputs) != 2 or inputs[0].shape[0] != len(train) or inputs[1].shape[0] != len(dev):
                 raise ValueError("inputs must be (x_train, x_dev) with one row per train and dev "
                                  "document")
+        train, keep, notice, n_multi = prepare_targets(train, self.taxonomy, cfg.loss,
+                                                       cfg.multi_path)
         t0 = time.perf_counter()
         acc = self._accelerator()
         self._acc = None
         if acc is not None:
             self.device = acc.device
         main = acc is None or acc.is_main_process
+        if notice and main:
+            self.console.print(notice, highlight=False)
         self._seed()
         self._build(train, fit_encoder=inputs is None)
+        if inputs is not None and keep is not None:
+            inputs = (inputs[0][keep], inputs[1])
         x_train, x_dev = inputs if inputs is not None else (self._inputs(train.texts),
                                                             self._inputs(dev.texts))
         if self._in_dim is None:
@@ -310,7 +321,8 @@ class Trainer:
         elif getattr(self, "_best_state", None) is not None:
             self.model.load_state_dict(self._best_state)
         return {"best_dev_h_micro_f": state["best"], "best_epoch": state["best_epoch"],
-                "epochs_run": state["epoch"], "seconds": time.perf_counter() - t0}
+                "epochs_run": state["epoch"], "seconds": time.perf_counter() - t0,
+                "train_docs": len(train), "multi_path_docs": n_multi}
 
     def train_step(self, inputs, y: torch.Tensor, idx: np.ndarray, optimizer, scheduler) -> float:
         """One optimiser step on documents ``idx``: forward, loss, backward, clip, AdamW, LR.
