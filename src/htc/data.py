@@ -46,6 +46,10 @@ class Corpus:
     """Texts with an ancestor-closed sparse label indicator ``y`` (documents × taxonomy nodes).
 
     Iterating yields ``texts`` then ``y``, so ``texts, y = read_jsonl(...)`` works.
+    :func:`read_jsonl` also records ``lines``, the line of ``source`` each document came from, and
+    ``label_order``, a sparse (documents × nodes) matrix holding at ``[d, j]`` the 1-based position
+    of label ``j`` in document ``d``'s list in the file (labels listed only; ancestors added by the
+    closure are absent). Both are ``None`` for a corpus built in memory.
     """
 
     texts: list[str]
@@ -53,6 +57,8 @@ class Corpus:
     source: str | None = None
     n_skipped: int = 0
     skipped_lines: list[int] = field(default_factory=list)
+    lines: np.ndarray | None = None
+    label_order: sp.csr_matrix | None = None
 
     def __iter__(self) -> Iterator:
         yield self.texts
@@ -64,7 +70,9 @@ class Corpus:
     def subset(self, rows: Sequence[int] | np.ndarray) -> Corpus:
         """The documents at ``rows``, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
-        return Corpus([self.texts[i] for i in rows], self.y[rows], source=self.source)
+        return Corpus([self.texts[i] for i in rows], self.y[rows], source=self.source,
+                      lines=None if self.lines is None else self.lines[rows],
+                      label_order=None if self.label_order is None else self.label_order[rows])
 
 
 def read_jsonl(
@@ -90,6 +98,8 @@ def read_jsonl(
     rows: list[int] = []
     cols: list[int] = []
     skipped: list[int] = []
+    doc_lines: list[int] = []
+    order: list[int] = []
     index = taxonomy._index
     for lineno, raw in _lines(path):
         try:
@@ -109,8 +119,11 @@ def read_jsonl(
             continue
         r = len(texts)
         texts.append(text)
+        doc_lines.append(lineno)
+        idx = list(dict.fromkeys(idx))  # a label listed twice keeps its first position
         rows.extend([r] * len(idx))
         cols.extend(idx)
+        order.extend(range(1, len(idx) + 1))
     if skipped:
         warnings.warn(
             f"{path}: skipped {len(skipped)} bad line(s) (first: line {skipped[0]})", stacklevel=2
@@ -120,8 +133,11 @@ def read_jsonl(
     )
     y.sum_duplicates()
     y.data[:] = 1
+    label_order = sp.csr_matrix((np.asarray(order, dtype=np.int32), (rows, cols)),
+                                shape=(len(texts), len(taxonomy)))
     return Corpus(texts, taxonomy.closure(y), source=path, n_skipped=len(skipped),
-                  skipped_lines=skipped)
+                  skipped_lines=skipped, lines=np.asarray(doc_lines, dtype=np.int64),
+                  label_order=label_order)
 
 
 def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]:
