@@ -232,3 +232,44 @@ def best_expected_hf(tax, p, beta=1.0) -> float:
         for s in itertools.combinations(nodes, k):
             best = max(best, expected_hf(tax, q, frozenset(s), beta))
     return best
+
+
+def closed_sets(tax) -> np.ndarray:
+    """Every ancestor-closed node set of a tree (empty set included), as 0/1 rows."""
+    n = len(tax)
+    parent = [tax.parents(i)[0] if len(tax.parents(i)) else -1 for i in range(n)]
+    sets = [()]
+    for i in tax.topological_order:  # grow closed sets node by node, parents first
+        sets += [s + (int(i),) for s in sets if parent[i] < 0 or parent[i] in s]
+    out = np.zeros((len(sets), n), dtype=np.int64)
+    for r, s in enumerate(sets):
+        out[r, list(s)] = 1
+    return out
+
+
+def tree_factorized_law(tax, cond) -> tuple[np.ndarray, np.ndarray]:
+    """(closed sets, their probabilities): node i present with probability cond[i] given its parent."""
+    sets = closed_sets(tax)
+    prob = np.ones(len(sets))
+    for i in range(len(tax)):
+        par = tax.parents(i)
+        active = sets[:, par[0]] == 1 if len(par) else np.ones(len(sets), dtype=bool)
+        prob *= np.where(active, np.where(sets[:, i] == 1, cond[i], 1 - cond[i]), 1.0)
+    return sets, prob
+
+
+def expected_hf_all_sets(tax, cond, beta=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(closed sets S, E[hF_β(S, Y)]) with Y from the tree-factorized law; hF(∅, ·) = hF(·, ∅) = 0."""
+    sets, prob = tree_factorized_law(tax, cond)
+    size = sets.sum(axis=1)
+    b2 = beta * beta
+    values = np.empty(len(sets))
+    for lo in range(0, len(sets), 256):
+        s = sets[lo:lo + 256]
+        inter = s @ sets.T
+        den = s.sum(axis=1)[:, None] + b2 * size[None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hf = np.where((s.sum(axis=1)[:, None] > 0) & (size[None, :] > 0),
+                          (1 + b2) * inter / den, 0.0)
+        values[lo:lo + 256] = hf @ prob
+    return sets, values

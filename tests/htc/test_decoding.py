@@ -1,4 +1,5 @@
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -7,7 +8,14 @@ from hypothesis import strategies as st
 
 from htc import Taxonomy, decode, tune_threshold
 from htc.datasets import make_synthetic, sample_marginals
-from htc.decoding import METHODS, end_node_distribution, expected_hfbeta
+from htc.decoding import (
+    METHODS,
+    MultiPathWarning,
+    decode_optimal_hf_multi,
+    end_node_distribution,
+    expected_hfbeta,
+    multi_path_evidence,
+)
 
 from . import reference as ref
 from .conftest import indicator, marginals, taxonomies
@@ -71,7 +79,9 @@ def test_optimal_hf_matches_exhaustive_search(prob, beta):
 def test_optimal_hf_inconsistent_marginals_is_optimal_for_projection(prob):
     """BCE-style marginals: optimal for the clipped Möbius projection, and closed."""
     tax, p = prob
-    out = decode(p, tax, "optimal_hf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultiPathWarning)  # such marginals often look multi-path
+        out = decode(p, tax, "optimal_hf")
     assert tax.is_consistent(out).all()
     q = end_node_distribution(p, tax)
     for i in range(len(p)):
@@ -137,3 +147,67 @@ def test_decode_bad_input():
         decode(np.zeros((1, 3)), tax, "optimal_hf", beta=0)
     with pytest.raises(ValueError, match="unknown metric"):
         tune_threshold(np.zeros((1, 3)), np.zeros((1, 3)), tax, metric="accuracy")
+
+
+@st.composite
+def tree_factorized_models(draw, max_nodes=12):
+    """A tree and the marginals of a conditional-sigmoid model on it (some conditionals 0 or 1)."""
+    tax = draw(taxonomies(max_nodes, False))
+    cond = np.array(draw(st.lists(
+        st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 0.5, 1.0])),
+        min_size=len(tax), max_size=len(tax))))
+    p = np.zeros(len(tax))
+    for i in tax.topological_order:
+        par = tax.parents(i)
+        p[i] = cond[i] * (p[par[0]] if len(par) else 1.0)
+    return tax, cond, p
+
+
+@given(tree_factorized_models(), st.sampled_from([0.5, 1.0, 2.0]))
+@settings(max_examples=150, deadline=None)
+def test_optimal_hf_multi_matches_exhaustive_search(model, beta):
+    """Exact (tol=0) and within its bound (default tol) against every ancestor-closed set."""
+    tax, cond, p = model
+    eff = np.array([p[i] / p[tax.parents(i)[0]] if len(tax.parents(i)) and p[tax.parents(i)[0]] > 0
+                    else (p[i] if not len(tax.parents(i)) else 0.0) for i in range(len(tax))])
+    sets, values = ref.expected_hf_all_sets(tax, eff, beta)
+    for tol in (0.0, 1e-6):
+        out = decode_optimal_hf_multi(p[None], tax, beta=beta, tol=tol)[0]
+        row = np.flatnonzero((sets == out).all(axis=1))
+        assert len(row) == 1, "the decoded set is not ancestor-closed"
+        assert values[row[0]] >= values.max() - 1e-9 - 4 * (1 + beta**2) * tol
+        if p.max() > 0:
+            assert out.any()
+
+
+def test_optimal_hf_multi_keeps_two_likely_paths_where_single_path_keeps_one():
+    tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B", "B1"], ["B", "B2"]])
+    p = np.array([[0.95, 0.9, 0.1, 0.9, 0.85, 0.1]])  # A, A1, A2, B, B1, B2: two sure paths
+    multi = decode(p, tax, "optimal_hf_multi")
+    assert tax.labels_of(multi) == [["A", "A1", "B", "B1"]]
+    with pytest.warns(MultiPathWarning, match="top-level marginals sum to 1.85"):
+        decode(p, tax, "optimal_hf")
+    assert (decode(p, tax, "optimal") == multi).all()
+
+
+def test_optimal_picks_single_path_decoder_for_softmax_marginals():
+    tax, y = make_synthetic(50, depth=3, branching=3, seed=1)
+    p = sample_marginals(tax, y, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MultiPathWarning)
+        single = decode(p, tax, "optimal_hf")
+    assert multi_path_evidence(p, tax).share == 0.0
+    assert (decode(p, tax, "optimal") == single).all()
+
+
+def test_optimal_hf_multi_refuses_dags_and_bad_tol():
+    tax, _ = make_synthetic(5, depth=3, branching=2, dag=True, seed=0)
+    if not tax.is_tree:
+        with pytest.raises(ValueError, match="tree taxonomy"):
+            decode_optimal_hf_multi(np.zeros((1, len(tax))), tax)
+    tree = Taxonomy.from_paths([["A", "A1"], ["B"]])
+    with pytest.raises(ValueError, match="tol"):
+        decode_optimal_hf_multi(np.zeros((1, 3)), tree, tol=-1)
+    with pytest.raises(ValueError, match="node_proba"):
+        decode(np.full((1, 3), np.nan), tree, "optimal_hf_multi")
+    assert decode(np.zeros((2, 3)), tree, "optimal_hf_multi").sum() == 0
