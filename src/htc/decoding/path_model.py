@@ -3,7 +3,7 @@
 The single-path decoder (``optimal_hf``) is exact when each document has one root-to-node path, so
 that siblings' marginals sum to at most their parent's (to at most 1 at the top level). Marginals of
 multi-path models break this: two positive siblings make their sum exceed the parent's. A document
-*looks multi-path* when some sibling group exceeds its parent by more than ``MARGIN``; when at least
+*looks multi-path* (trees only) when some sibling group exceeds its parent by more than ``MARGIN``; when at least
 half of the documents do, ``decode(method="optimal")`` picks the multi-path decoder and
 ``optimal_hf`` warns.
 
@@ -74,7 +74,10 @@ def multi_path_evidence(proba: np.ndarray, taxonomy: Taxonomy) -> PathEvidence:
 
 
 def warn_if_multi_path(proba: np.ndarray, taxonomy: Taxonomy) -> None:
-    """``MultiPathWarning`` when most documents' marginals are not single-path."""
+    """``MultiPathWarning`` when most documents' marginals are not single-path (trees only: in a
+    DAG one end node can have several top-level ancestors, so the bound does not hold)."""
+    if not taxonomy.is_tree:
+        return
     evidence = multi_path_evidence(proba, taxonomy)
     if evidence.multi_path:
         warnings.warn(f"optimal_hf assumes one path per document, but {evidence.describe()}; "
