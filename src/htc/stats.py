@@ -11,7 +11,7 @@ from htc.taxonomy import Taxonomy
 
 def end_labels(y: sp.csr_matrix, taxonomy: Taxonomy) -> sp.csr_matrix:
     """The most specific labels of each (closed) row: true nodes without a true child."""
-    y = taxonomy.closure(as_indicator(y, "y", len(taxonomy)))
+    y = taxonomy.closure(as_indicator(y, "y", taxonomy=taxonomy))
     has_child = (y.astype(np.int32) @ taxonomy.parent_matrix).tocsr()
     has_child.data[:] = 1
     ends = (y - y.multiply(has_child)).tocsr()
@@ -26,7 +26,7 @@ def dataset_statistics(y, taxonomy: Taxonomy) -> dict:
     >>> dataset_statistics(tax.indicator([["A1"], ["B"], ["A1", "B"]]), tax)["paths_per_doc_max"]
     2
     """
-    y = taxonomy.closure(as_indicator(y, "y", len(taxonomy)))
+    y = taxonomy.closure(as_indicator(y, "y", taxonomy=taxonomy))
     ends = end_labels(y, taxonomy)
     labels_per_doc = np.diff(y.indptr)
     paths_per_doc = np.diff(ends.indptr)

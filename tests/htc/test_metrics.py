@@ -212,3 +212,39 @@ def test_zero_documents_raise_naming_the_argument():
             call(sp.csr_matrix(empty), one)
     with pytest.raises(ValueError, match="y_true has shape"):
         hamming_loss(one, empty, TOY)  # an empty prediction for a non-empty truth
+
+
+def test_label_name_lists_are_accepted():
+    t_names, p_names = [["A1"], ["B", "A2"]], [["A1"], ["A2"]]
+    t, p = TOY.indicator(t_names), TOY.indicator(p_names)  # closed, as read_jsonl does
+    assert hierarchical_f1_score(t_names, p_names, TOY) == hierarchical_f1_score(t, p, TOY)
+    assert report(t_names, p_names, taxonomy=TOY) == report(t, p, taxonomy=TOY)
+    assert flat_precision_recall_fscore(t_names, p_names, TOY) == pytest.approx((1, 0.8, 8 / 9))
+    assert hierarchical_f1_score((("A1",), {"B", "A2"}), [["A1"], []], TOY) == \
+        hierarchical_f1_score(t, TOY.indicator([["A1"], []]), TOY)  # tuples, sets, empty rows
+    assert hamming_loss(t_names, [[], []], TOY) == hamming_loss(t, np.zeros((2, 5)), TOY)
+    proba = np.full((2, 5), 0.5)
+    assert hierarchical_pr_auc(t_names, proba, TOY) == hierarchical_pr_auc(t, proba, TOY)
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, message",
+    [
+        ([["A1"], ["B"]], [["A1"], ["Z"]], r"y_pred\[1\]: label 'Z' is not in the taxonomy"),
+        ([["A1 "]], [["A1"]], r"y_true\[0\]: label 'A1 ' is not in the taxonomy"),
+        (["A1", "B"], [["A1"], ["B"]], "y_true is a list of strings; give one list of label names"),
+        ([["A1", 1]], [["A1"]], "y_true mixes label names and numbers"),
+        (np.array([["A1"], ["B"]]), [["A1"], ["B"]], "y_true must be a numeric 0/1 matrix or one "
+         "list of label names per document, got an array of dtype <U2"),
+        ([[1, 0, 0, 0, 0], [1]], [["A"], ["A"]], "y_true must be a 0/1 matrix .* or one list of "
+         "label names"),
+    ],
+)
+def test_bad_label_lists_name_the_argument(y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        hierarchical_f1_score(y_true, y_pred, TOY)
+
+
+def test_label_names_need_the_taxonomy():
+    with pytest.raises(ValueError, match="y_true holds label names: pass the taxonomy"):
+        flat_precision_recall_fscore([["A1"]], [["A1"]])

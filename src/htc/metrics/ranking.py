@@ -45,7 +45,7 @@ def hierarchical_pr_auc(
     >>> round(hierarchical_pr_auc([[1, 1, 0, 0]], [[0.9, 0.8, 0.1, 0.2]], tax), 3)
     1.0
     """
-    t = taxonomy.closure(as_indicator(y_true, "y_true", len(taxonomy))).toarray().astype(bool)
+    t = taxonomy.closure(as_indicator(y_true, "y_true", taxonomy=taxonomy)).toarray().astype(bool)
     check_documents(t, "y_true")
     p = as_proba(proba, taxonomy)
     if p.shape[0] != t.shape[0]:

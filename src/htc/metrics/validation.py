@@ -35,18 +35,69 @@ def _dense_to_csr(a: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(flat), dtype=np.int8), indices, indptr), shape=a.shape)
 
 
-def as_indicator(y, name: str, n_cols: int | None = None) -> sp.csr_matrix:
-    """A 0/1 CSR matrix (int8) from a dense array or sparse matrix; ``ValueError`` names ``name``."""
-    if sp.issparse(y):
+_LABEL_ROW = (list, tuple, set, frozenset)
+
+
+def _label_rows(y, name: str) -> list | None:
+    """The documents' label-name collections when ``y`` is a list of them, else ``None``.
+
+    Rows that are all empty count (``[[], []]``); numbers mean a dense matrix (``None``).
+    """
+    if not isinstance(y, (list, tuple)) or not all(isinstance(r, (*_LABEL_ROW, str)) for r in y):
+        return None
+    if any(isinstance(r, str) for r in y):
+        raise ValueError(f"{name} is a list of strings; give one list of label names per document, "
+                         "e.g. [['A1'], ['B', 'A2']]")
+    kinds = {isinstance(x, str) for r in y for x in r}
+    if kinds == {False}:
+        return None
+    if kinds == {True, False}:
+        raise ValueError(f"{name} mixes label names and numbers; give one list of label names per "
+                         "document or a 0/1 matrix")
+    return list(y)
+
+
+def as_indicator(
+    y, name: str, n_cols: int | None = None, *, taxonomy: Taxonomy | None = None
+) -> sp.csr_matrix:
+    """A 0/1 CSR matrix (int8) from a dense array, a sparse matrix or lists of label names.
+
+    Label names (one list per document, e.g. ``[["A1"], ["B", "A2"]]``) need ``taxonomy``; as in a
+    JSONL file read by :func:`htc.data.read_jsonl`, each row gets the named nodes and their
+    ancestors (a matrix is taken as it is). Every ``ValueError`` names ``name``; an unknown label
+    is named with its document.
+
+    >>> tax = Taxonomy.from_paths([["A", "A1"], ["B"]])
+    >>> as_indicator([["A1"], ["B"]], "y_true", taxonomy=tax).toarray().tolist()
+    [[1, 1, 0], [0, 0, 1]]
+    """
+    if taxonomy is not None and n_cols is None:
+        n_cols = len(taxonomy)
+    rows = _label_rows(y, name)
+    if rows is not None and (taxonomy is not None or any(len(r) for r in rows)):
+        if taxonomy is None:
+            raise ValueError(f"{name} holds label names: pass the taxonomy to convert them, or "
+                             "give a 0/1 matrix")
+        for i, row in enumerate(rows):
+            for lab in row:
+                if lab not in taxonomy:
+                    raise ValueError(f"{name}[{i}]: label {lab!r} is not in the taxonomy")
+        m = taxonomy.indicator(rows).astype(np.int8)
+    elif sp.issparse(y):
         m = sp.csr_matrix(y)
         if not _is_binary(m.data):
             raise ValueError(f"{name} must hold only 0/1 values")
         m = m.astype(np.int8)
         m.eliminate_zeros()
     else:
-        a = np.asarray(y)
-        if a.dtype == object:
-            raise ValueError(f"{name} must be a numeric 0/1 array, got dtype object")
+        try:
+            a = np.asarray(y)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"{name} must be a 0/1 matrix (documents, nodes) or one list of "
+                             f"label names per document ({err})") from None
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a numeric 0/1 matrix or one list of label names per "
+                             f"document, got an array of dtype {a.dtype}")
         if a.ndim != 2:
             raise ValueError(f"{name} must be 2-D (documents, nodes), got shape {a.shape}")
         if not _is_binary(a):
@@ -64,13 +115,12 @@ def as_indicator(y, name: str, n_cols: int | None = None) -> sp.csr_matrix:
 
 
 def check_pair(y_true, y_pred, taxonomy: Taxonomy | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Validate a (truth, prediction) pair of indicator matrices of equal shape.
+    """Validate a (truth, prediction) pair of equal shape (0/1 matrices or label-name lists).
 
     ``ValueError`` when ``y_true`` has no documents: a score over nothing is undefined.
     """
-    n = None if taxonomy is None else len(taxonomy)
-    t = as_indicator(y_true, "y_true", n)
-    p = as_indicator(y_pred, "y_pred", n)
+    t = as_indicator(y_true, "y_true", taxonomy=taxonomy)
+    p = as_indicator(y_pred, "y_pred", taxonomy=taxonomy)
     check_documents(t, "y_true")
     if t.shape != p.shape:
         raise ValueError(f"y_true has shape {t.shape} but y_pred has shape {p.shape}")
