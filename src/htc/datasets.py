@@ -287,3 +287,79 @@ def make_synthetic(
     tax = random_taxonomy(depth, branching, dag=dag, seed=seed)
     y = sample_labels(tax, n_docs, multi_path=multi_path, mandatory_leaf=mandatory_leaf, seed=seed)
     return tax, y
+
+
+@dataclass
+class ConditionalSigmoidModel:
+    """A linear conditional-sigmoid generator of multi-path label sets over a tree.
+
+    Documents have features ``x ~ N(0, I)``; node ``n`` is present, given its parent, with
+    probability ``c_n(x) = σ(x·W_n + b_n)``, independently of its siblings (top-level nodes given
+    the root). ``W_n`` has norm ``signal`` (so logits have standard deviation ``signal``) and
+    ``b_n`` is set so that the mean of ``c_n`` is ``top_paths / (number of top-level nodes)`` at
+    the top level and ``branch_paths / (number of siblings)`` below: documents carry about
+    ``top_paths`` top-level labels and ``branch_paths`` children under each present node. ``sample``
+    returns the features, the labels drawn from the model, and the model's own node marginals
+    (products of the conditionals along the path), which are calibrated by construction.
+
+    >>> gen = ConditionalSigmoidModel.random(random_taxonomy(3, 3, seed=0), seed=0)
+    >>> x, y, p = gen.sample(100, seed=1)
+    >>> x.shape, y.shape, bool(((p >= 0) & (p <= 1)).all())
+    ((100, 16), (100, 39), True)
+    """
+
+    taxonomy: Taxonomy
+    weights: np.ndarray  # (dim, nodes)
+    bias: np.ndarray  # (nodes,)
+
+    @classmethod
+    def random(cls, taxonomy: Taxonomy, *, dim: int = 16, signal: float = 3.0,
+               top_paths: float = 1.6, branch_paths: float = 1.4,
+               seed: int | None = 0) -> ConditionalSigmoidModel:
+        if not taxonomy.is_tree:
+            raise ValueError("ConditionalSigmoidModel needs a tree taxonomy")
+        if dim < 1 or signal < 0 or top_paths <= 0 or branch_paths <= 0:
+            raise ValueError("dim must be >= 1, signal >= 0, top_paths and branch_paths > 0")
+        rng = np.random.default_rng(seed)
+        w = rng.standard_normal((dim, len(taxonomy)))
+        w *= signal / np.linalg.norm(w, axis=0, keepdims=True)
+        rate = np.empty(len(taxonomy))
+        rate[taxonomy.root_children] = top_paths / len(taxonomy.root_children)
+        for u in range(len(taxonomy)):
+            kids = taxonomy.children(u)
+            if len(kids):
+                rate[kids] = branch_paths / len(kids)
+        rate = np.clip(rate, 1e-3, 0.9)
+        # b with E_z[σ(signal·z + b)] = rate, z ~ N(0, 1): bisection on normal quantiles
+        from scipy.special import expit, ndtri
+
+        z = signal * ndtri((np.arange(400) + 0.5) / 400)
+        lo, hi = np.full(len(rate), -40.0), np.full(len(rate), 40.0)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            low = expit(z[:, None] + mid[None, :]).mean(axis=0) < rate
+            lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+        return cls(taxonomy, w, (lo + hi) / 2)
+
+    def conditionals(self, x: np.ndarray) -> np.ndarray:
+        """``c_n(x)``: probability of each node given its parent, ``(documents, nodes)``."""
+        from scipy.special import expit
+
+        return expit(np.asarray(x) @ self.weights + self.bias)
+
+    def sample(self, n_docs: int, *, seed: int | None = 0
+               ) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+        """``(x, y, marginals)`` for ``n_docs`` documents drawn from the model."""
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n_docs, self.weights.shape[0]))
+        cond = self.conditionals(x)
+        u = rng.random(cond.shape)
+        y = np.zeros(cond.shape, dtype=bool)
+        p = np.zeros(cond.shape)
+        for i in self.taxonomy.topological_order:
+            par = self.taxonomy.parents(i)
+            above_y = y[:, par[0]] if len(par) else True
+            above_p = p[:, par[0]] if len(par) else 1.0
+            y[:, i] = above_y & (u[:, i] < cond[:, i])
+            p[:, i] = above_p * cond[:, i]
+        return x, sp.csr_matrix(y.astype(np.int8)), p
