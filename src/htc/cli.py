@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from htc.data import DataError, read_jsonl
+from htc.data import DataError, atomic_write, read_jsonl
 from htc.taxonomy import Taxonomy, TaxonomyError
 
 app = typer.Typer(
@@ -41,13 +39,11 @@ def friendly_errors(fn):
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON so that a crash never leaves a truncated file in place."""
+    """Write JSON so that a crash never leaves a truncated file in place (umask permissions)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
+    with atomic_write(path, suffix=".json") as fh:
         json.dump(obj, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def _load_proba(path: Path, n_docs: int, n_labels: int) -> np.ndarray:

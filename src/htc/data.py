@@ -17,12 +17,14 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import numpy as np
 import scipy.sparse as sp
@@ -223,28 +225,61 @@ def write_jsonl(
 ) -> None:
     """Write documents and their labels (shallow to deep) atomically: a crash leaves no half file.
 
-    ``texts`` may be ``None`` to write labels only (``token`` is then an empty list).
+    ``texts`` may be ``None`` to write labels only (``token`` is then an empty list). The file
+    follows the umask like any new file (see :func:`atomic_write`).
+
+    >>> import tempfile, pathlib
+    >>> tax = Taxonomy.from_paths([["A", "A1"], ["B"]])
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "pred.jsonl"
+    >>> write_jsonl(p, None, tax.indicator([["A1"]]), tax)
+    >>> p.read_text()
+    '{"token": [], "label": ["A", "A1"]}\\n'
     """
     y = sp.csr_matrix(y)
     if y.shape[1] != len(taxonomy):
         raise ValueError(f"y has {y.shape[1]} columns; the taxonomy has {len(taxonomy)} labels")
     if texts is not None and len(texts) != y.shape[0]:
         raise ValueError(f"{len(texts)} texts but {y.shape[0]} label rows")
+    with atomic_write(path, suffix=".jsonl") as fh:
+        for r in range(y.shape[0]):
+            cols = y.indices[y.indptr[r] : y.indptr[r + 1]]
+            cols = cols[np.lexsort((cols, taxonomy.depth[cols]))]
+            obj = {
+                text_key: [texts[r]] if texts is not None else [],
+                label_key: [taxonomy.nodes[j] for j in cols],
+            }
+            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, *, suffix: str = "") -> Iterator[TextIO]:
+    """Write UTF-8 text to a temporary file beside ``path`` that replaces ``path`` on success.
+
+    An exception or a crash leaves ``path`` as it was and no temporary file behind. The file's
+    permissions are those :func:`open` gives a new file (``0o666`` less the umask), not the
+    owner-only ones of :func:`tempfile.mkstemp`.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_write(p) as fh:
+    ...     _ = fh.write("done\\n")
+    >>> p.read_text()
+    'done\\n'
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=folder)
+    while True:
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}{suffix}")
+        try:  # O_EXCL: never an existing file or link; mode 0o666 goes through the umask
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for r in range(y.shape[0]):
-                cols = y.indices[y.indptr[r] : y.indptr[r + 1]]
-                cols = cols[np.lexsort((cols, taxonomy.depth[cols]))]
-                obj = {
-                    text_key: [texts[r]] if texts is not None else [],
-                    label_key: [taxonomy.nodes[j] for j in cols],
-                }
-                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            yield fh
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise

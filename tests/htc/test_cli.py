@@ -100,6 +100,9 @@ def test_train_predict_evaluate_agree(tmp_path):
                               str(data / "toy_test.json"), "--out", str(out / "pred")])
     assert res.exit_code == 0, res.output
     assert np.allclose(np.load(out / "pred" / "pred_proba.npy"), np.load(out / "test_proba.npy"))
+    plain = (out / "test_proba.npy").stat().st_mode  # np.save: an ordinary new file
+    for f in ("result.json", "test_pred.jsonl", "pred/pred_pred.jsonl", "pred/pred_proba.npy"):
+        assert (out / f).stat().st_mode == plain, f  # atomic writes follow the umask too
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     res = runner.invoke(app, ["predict", "--model", str(out / "model"), "-i", str(empty),

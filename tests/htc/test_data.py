@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -92,6 +93,43 @@ def test_write_roundtrip_and_atomic(tmp_path):
         write_jsonl(out, ["only one"], y, TAX)  # nothing already written is lost
     assert out.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomic_outputs_follow_the_umask(tmp_path, umask):
+    import stat
+
+    from htc.cli import write_json_atomic
+    from htc.data import atomic_write
+
+    def mode(p):
+        return stat.S_IMODE(p.stat().st_mode)
+
+    old = os.umask(umask)
+    try:
+        (tmp_path / "plain.txt").write_text("x")  # what the user expects of any new file
+        write_jsonl(tmp_path / "pred.jsonl", None, TAX.indicator([["A1"]]), TAX)
+        write_json_atomic(tmp_path / "result.json", {"a": 1})
+        with atomic_write(tmp_path / "a.txt") as fh:
+            fh.write("y")
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "plain.txt") == 0o666 & ~umask
+    for name in ("pred.jsonl", "result.json", "a.txt"):
+        assert mode(tmp_path / name) == mode(tmp_path / "plain.txt"), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.txt", "plain.txt", "pred.jsonl", "result.json"]  # no temporary file left
+
+
+def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
+    from htc.data import atomic_write
+
+    out = tmp_path / "r.json"
+    out.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(out) as fh:
+        fh.write("half")
+        raise RuntimeError("crash")
+    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_load_hwv_split(hwv_path):
