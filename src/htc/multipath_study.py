@@ -179,9 +179,10 @@ def plot(summary: dict, path: Path) -> None:
         ax.set_xlabel("model giving the marginals")
         ax.set_ylabel(f"test {label} (mean, 95% CI)")
         ax.set_title(label)
-    axes[1].legend(fontsize=8, ncol=2, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(DECODERS), fontsize=8, frameon=False)
     fig.suptitle("Decoders on multi-path data (conditional-sigmoid generator)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

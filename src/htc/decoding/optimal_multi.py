@@ -30,8 +30,9 @@ marginal is 0.
 Cost per document: the bottom-up pass merges polynomials whose degree is at most the subtree size
 (``O(n · D)``, tree-knapsack style, for ``n`` nodes and sizes up to ``D``); the top-down pass and
 ``Δ`` are needed only for *candidates*, the likeliest nodes by ``p̃`` found by a best-first walk
-(16, doubled while needed): any other node has ``Δ_k ≤ (1+β²)·p̃/(k+β²)``, and the walk stops
-growing once that bound cannot reach a top-``k`` that matters. Sizes ``k`` stop when
+(16, doubled while needed): any other node has ``Δ_k`` at most what ``p̃`` allows when its mass
+sits at the smallest sizes that ``|Y|`` takes, and the walk stops growing once that bound cannot
+reach a top-``k`` that matters. Sizes ``k`` stop when
 ``Σ_{s≤k} P(|Y|=s)·(1+β²)s/(k+β²s) + P(|Y|>k)`` (a bound on every larger ``k``) falls below the
 best value found.
 
@@ -189,27 +190,52 @@ def _siblings_product(h, deg, lo, hi, skip, out, tmp, d):
 
 
 @njit(cache=True)
-def _joint_rows(cand, pt_k, h, deg, kpar, kid_lo, kid_hi, n_top, o, o_deg, done, d, joint):
+def _group_outside(h, deg, lo, hi, base, base_deg, o, o_deg, d):
+    """``O_c = base · Π_{c' ≠ c} H_{c'}`` for every ``c`` in ``lo..hi-1`` (prefix and suffix
+    products: about three merges per member instead of one per pair)."""
+    width = hi - lo
+    prefix = np.empty((width + 1, d + 1))
+    p_deg = np.empty(width + 1, dtype=np.int64)
+    prefix[0, :base_deg + 1] = base[:base_deg + 1]
+    p_deg[0] = base_deg
+    for t in range(width):
+        p_deg[t + 1] = _poly_mul(prefix[t], p_deg[t], h[lo + t], deg[lo + t], prefix[t + 1], d)
+    suffix = np.empty(d + 1)
+    tmp = np.empty(d + 1)
+    suffix[0] = 1.0
+    s_deg = 0
+    for t in range(width - 1, -1, -1):
+        o_deg[lo + t] = _poly_mul(prefix[t], p_deg[t], suffix, s_deg, o[lo + t], d)
+        s_deg = _poly_mul(suffix, s_deg, h[lo + t], deg[lo + t], tmp, d)
+        for u in range(s_deg + 1):
+            suffix[u] = tmp[u]
+
+
+@njit(cache=True)
+def _joint_rows(cand, pt_k, h, deg, kpar, kid_lo, kid_hi, n_top, o, o_deg, o_ready, done, d,
+                joint):
     """``joint[j] = P(n_j ∈ Y, |Y| = ·)`` for candidates ``cand`` (parents before children);
-    ``O_n`` (outside polynomials) are kept in ``o`` for the candidates' descendants."""
-    rest = np.empty(d + 1)
+    the outside polynomials ``O`` are computed a sibling group at a time and kept in ``o``."""
+    base = np.empty(d + 1)
     tmp = np.empty(d + 1)
     g = np.empty(d + 1)
     for j in cand:
         if done[j]:
             continue
         par = kpar[j]
-        if par < 0:
-            er = _siblings_product(h, deg, 0, n_top, j, rest, g, d)
-            o[j, :er + 1] = rest[:er + 1]
-            o_deg[j] = er
-        else:
-            er = _siblings_product(h, deg, kid_lo[par], kid_hi[par], j, rest, g, d)
-            tmp[0] = 0.0  # O_parent · z
-            tmp[1:o_deg[par] + 2] = o[par, :o_deg[par] + 1] if o_deg[par] < d else o[par, :d]
-            e = _poly_mul(tmp, min(o_deg[par] + 1, d), rest, er, o[j], d)
-            o_deg[j] = e
-        eg = _subtree_g(h, deg, kid_lo[j], kid_hi[j], g, rest, d)
+        if not o_ready[j]:
+            if par < 0:
+                base[0] = 1.0
+                lo, hi, b_deg = 0, n_top, 0
+            else:
+                base[0] = 0.0  # O_parent · z
+                b_deg = min(o_deg[par] + 1, d)
+                for u in range(1, b_deg + 1):
+                    base[u] = o[par, u - 1]
+                lo, hi = kid_lo[par], kid_hi[par]
+            _group_outside(h, deg, lo, hi, base, b_deg, o, o_deg, d)
+            o_ready[lo:hi] = True
+        eg = _subtree_g(h, deg, kid_lo[j], kid_hi[j], g, base, d)
         e = _poly_mul(o[j], o_deg[j], g, eg, tmp, d)
         joint[j, :] = 0.0
         joint[j, :e + 1] = pt_k[j] * tmp[:e + 1]
@@ -232,7 +258,10 @@ def _decode_one(pb, parent, first_child, n_top, b2, tol, d0):
             pt[r] = cond[r] * pt[par]
     kid_lo = first_child[:n]
     kid_hi = first_child[1:]
-    d = max(1, n if tol <= 0.0 else min(n, d0))
+    d = d0  # start near the sizes that matter: twice the expected |Y| = Σ p̃, plus d0
+    while d < 2.0 * pt.sum() + d0:
+        d *= 2
+    d = max(1, n if tol <= 0.0 else min(n, d))
     while True:
         h, deg = _subtree_polynomials(cond, kid_lo, kid_hi, d, tol / n)
         f = np.zeros(d + 1)
@@ -242,14 +271,15 @@ def _decode_one(pb, parent, first_child, n_top, b2, tol, d0):
         d = min(n, 2 * d)
     o = np.empty((n, d + 1))  # rows written (and read) for candidates only
     o_deg = np.zeros(n, dtype=np.int64)
+    o_ready = np.zeros(n, dtype=np.bool_)
     done = np.zeros(n, dtype=np.bool_)
     joint = np.empty((n, d + 1))
     sizes = np.arange(d + 1).astype(np.float64)
     n_cand = min(n, 16)
     while True:  # exact Δ for the n_cand likeliest nodes; the others are bounded through p̃
         ranked, p_out = _likeliest(pt, parent, first_child, n_cand)
-        _joint_rows(ranked, pt, h, deg, parent, kid_lo, kid_hi, n_top, o, o_deg, done, d,
-                    joint)
+        _joint_rows(ranked, pt, h, deg, parent, kid_lo, kid_hi, n_top, o, o_deg, o_ready, done,
+                    d, joint)
         cand = np.sort(ranked)  # breadth-first order: ties go to parents
         best_e, best_k, ok = _best_top_k(joint[cand], parent, cand, f, sizes, b2, p_out)
         if ok or n_cand == n:
@@ -277,16 +307,32 @@ def _deltas(joint, kpar, cand, sizes, b2, k):
 
 
 @njit(cache=True)
+def _outside_bound(p_out, f, b2, k):
+    """Largest ``Δ_k(n)`` possible for a node with ``p̃(n) ≤ p_out``: ``P(n ∈ Y, |Y| = s)`` is at
+    most ``P(|Y| = s)`` and sums to ``p̃(n)``, so the mass goes to the smallest sizes first."""
+    rest, bound = p_out, 0.0
+    for s in range(1, f.shape[0]):
+        take = min(f[s], rest)
+        bound += take / (k + b2 * s)
+        rest -= take
+        if rest <= 0.0:
+            break
+    if rest > 0.0:  # mass beyond the degree cap
+        bound += rest / (k + b2 * f.shape[0])
+    return (1.0 + b2) * bound
+
+
+@njit(cache=True)
 def _best_top_k(joint, kpar, cand, f, sizes, b2, p_out):
     """(E, k, exact): the best top-``k`` sum; ``exact`` is False when a node outside the
-    candidates (``Δ_k ≤ (1+β²)·p_out/(k+β²)``) could have entered a top-``k`` that was needed."""
+    candidates (``p̃ ≤ p_out``) could have entered a top-``k`` that was needed."""
     best_e, best_k = -1.0, 0
     m = cand.shape[0]
     d = f.shape[0] - 1
     for k in range(1, m + 1):
         delta = _deltas(joint, kpar, cand, sizes, b2, k)
         top = np.sort(delta)[::-1]
-        if p_out > 0.0 and top[k - 1] < (1.0 + b2) * p_out / (k + b2):
+        if p_out > 0.0 and top[k - 1] < _outside_bound(p_out, f, b2, k):
             return best_e, best_k, False
         e = top[:k].sum()
         if e > best_e:
