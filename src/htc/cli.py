@@ -46,7 +46,7 @@ def write_json_atomic(path: Path, obj) -> None:
         json.dump(obj, fh, indent=2)
 
 
-def _load_proba(path: Path, n_docs: int, n_labels: int) -> np.ndarray:
+def _load_proba(path: Path, n_docs: int, n_labels: int, gold: Path | None = None) -> np.ndarray:
     try:
         proba = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -54,9 +54,66 @@ def _load_proba(path: Path, n_docs: int, n_labels: int) -> np.ndarray:
     except ValueError as err:
         raise ValueError(f"{path}: not a NumPy .npy array ({err})") from None
     if proba.shape != (n_docs, n_labels):
+        docs = "gold documents" if gold is None else f"documents in {gold}"
         raise ValueError(f"{path}: shape {proba.shape}, expected ({n_docs}, {n_labels}) = "
-                         "(gold documents, taxonomy labels)")
+                         f"({docs}, taxonomy labels)")
     return proba
+
+
+# The one parameter tuned for each decoder; greedy_leaf and argmax_leaf have none.
+TUNED_PARAMETER = {"threshold": "threshold", "top_down": "threshold", "optimal": "beta",
+                   "optimal_hf": "beta", "optimal_hf_multi": "beta"}
+BETA_GRID = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+
+
+def check_tuning(decoder: str, metric: str) -> str:
+    """The parameter that tuning ``decoder`` for ``metric`` searches; a one-line ValueError if none."""
+    from htc.decoding import METHODS, METRICS
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} to tune for; choose from "
+                         f"{', '.join(METRICS)}")
+    if decoder not in METHODS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose from {', '.join(METHODS)}")
+    if decoder not in TUNED_PARAMETER:
+        raise ValueError(f"decoder {decoder} has no parameter to tune; tuning applies to threshold "
+                         "and top_down (threshold) and optimal, optimal_hf, optimal_hf_multi (beta)")
+    return TUNED_PARAMETER[decoder]
+
+
+def tune_decoder(proba: np.ndarray, y_true, taxonomy: Taxonomy, decoder: str,
+                 metric: str) -> dict:
+    """Grid-search ``decoder``'s parameter on dev data ``(proba, y_true)`` for ``metric``.
+
+    threshold/top_down: the threshold, by :func:`htc.decoding.tune_threshold` (0.02…0.98, ties to
+    the value closest to 0.5); optimal decoders: ``beta`` over :data:`BETA_GRID` (ties to the value
+    closest to 1). Returns the parameter, the best value and dev score, and the whole grid.
+    """
+    from htc.decoding import METRICS, decode, tune_threshold
+
+    parameter = check_tuning(decoder, metric)
+    if parameter == "threshold":
+        res = tune_threshold(proba, y_true, taxonomy, metric=metric, method=decoder)
+        grid, scores = res.thresholds, res.scores
+        value, score = res.threshold, res.score
+    else:
+        grid = np.array(BETA_GRID)
+        scores = np.array([METRICS[metric](y_true, decode(proba, taxonomy, decoder, beta=float(b)),
+                                           taxonomy) for b in grid])
+        best = np.flatnonzero(scores == scores.max())
+        i = best[np.argmin(np.abs(np.log(grid[best])))]
+        value, score = float(grid[i]), float(scores[i])
+    return {"decoder": decoder, "parameter": parameter, "value": value, "metric": metric,
+            "dev_score": score, "grid": [float(g) for g in grid],
+            "dev_scores": [float(x) for x in scores]}
+
+
+def _decoding(decoder: str, threshold: float, beta: float) -> str:
+    """``top_down 0.5``, ``optimal_hf beta 1`` or ``argmax_leaf``: what a decoder ran with."""
+    parameter = TUNED_PARAMETER.get(decoder)
+    if parameter == "threshold":
+        return f"{decoder} {threshold:g}"
+    return f"{decoder} beta {beta:g}" if parameter == "beta" else decoder
 
 
 @app.command()
@@ -70,14 +127,40 @@ def evaluate(
                                 "greedy_leaf, argmax_leaf, optimal_hf"),
     threshold: float = typer.Option(0.5, help="threshold of the threshold/top_down decoders"),
     beta: float = typer.Option(1.0, help="beta of the F-scores and of optimal_hf"),
+    tune_on: Path = typer.Option(None, "--tune-on", help="dev gold JSONL: tune the decoder's "
+                                 "threshold (threshold, top_down) or beta (optimal*) on it, then "
+                                 "decode --proba with the best value"),
+    tune_proba: Path = typer.Option(None, "--tune-proba", help="dev node probabilities .npy "
+                                    "(documents of --tune-on × labels)"),
+    metric: str = typer.Option(None, help="metric --tune-on maximises: h_micro_f (default), "
+                               "h_samples_f, h_macro_f, h_leaf_f, flat_micro_f, flat_macro_f, "
+                               "c_micro_f, c_macro_f"),
     out: Path = typer.Option(None, help="write every figure here as JSON"),
 ) -> None:
-    """Score predictions (labels, or probabilities decoded here) with every metric."""
+    """Score predictions (labels, or probabilities decoded here) with every metric.
+
+    With ``--tune-on``/``--tune-proba`` the decoder's parameter is first tuned on a dev set; this
+    is an option of ``evaluate`` rather than a command of its own because a tuned value only means
+    something with the test decoding it feeds, so one call chooses it, applies it and records both.
+    The F-scores keep ``--beta``; tuning an optimal decoder changes only the decoder's beta.
+    """
     from htc.decoding import decode
     from htc.metrics import report
 
     if (pred is None) == (proba is None):
         raise ValueError("give exactly one of --pred and --proba")
+    tuned = tune_on is not None or tune_proba is not None
+    if tuned:
+        if proba is None:
+            raise ValueError("--tune-on tunes the decoding of --proba; it does not apply to --pred")
+        if tune_on is None or tune_proba is None:
+            raise ValueError("--tune-on DEV_GOLD.jsonl and --tune-proba DEV_PROBA.npy go together "
+                             "(the dev set's labels and node probabilities)")
+        metric = metric or "h_micro_f"
+        check_tuning(decoder, metric)
+    elif metric is not None:
+        raise ValueError("--metric is the metric that tuning maximises; it needs --tune-on and "
+                         "--tune-proba")
     tax = Taxonomy.from_file(taxonomy)
     truth = read_jsonl(gold, tax)
     if len(truth) == 0:
@@ -89,8 +172,21 @@ def evaluate(
             raise ValueError(f"{pred}: {y_pred.shape[0]} documents but {gold} has "
                              f"{truth.y.shape[0]}")
     else:
-        node_proba = _load_proba(proba, truth.y.shape[0], len(tax))
-        y_pred = decode(node_proba, tax, decoder, threshold=threshold, beta=beta)
+        node_proba = _load_proba(proba, truth.y.shape[0], len(tax), gold)
+        tuning = None
+        if tuned:
+            dev = read_jsonl(tune_on, tax)
+            if len(dev) == 0:
+                raise DataError("no documents to tune on (the dev file is empty)", path=str(tune_on))
+            dev_proba = _load_proba(tune_proba, len(dev), len(tax), tune_on)
+            tuning = tune_decoder(dev_proba, dev.y, tax, decoder, metric)
+            tuning.update(dev_gold=str(tune_on), dev_proba=str(tune_proba))
+            console.print(f"tuned {decoder} {tuning['parameter']} on {tune_on} ({len(dev)} "
+                          f"documents) for {metric}: {tuning['value']:g} (dev {metric} "
+                          f"{tuning['dev_score']:.4f})", highlight=False, soft_wrap=True)
+        dec_threshold = tuning["value"] if tuning and tuning["parameter"] == "threshold" else threshold
+        dec_beta = tuning["value"] if tuning and tuning["parameter"] == "beta" else beta
+        y_pred = decode(node_proba, tax, decoder, threshold=dec_threshold, beta=dec_beta)
     figures = report(truth.y, y_pred, node_proba, taxonomy=tax, beta=beta)
     table = Table(title=f"{len(truth)} documents · {tax}")
     for col in ("metric", "precision", "recall", f"F{beta:g}"):
@@ -111,6 +207,8 @@ def evaluate(
                 "proba": str(proba) if proba else None,
                 "decoder": decoder if proba else None, "threshold": threshold, "beta": beta,
                 "documents": len(truth)}
+        if proba is not None:  # what the decoder ran with (the tuned value, if any)
+            meta.update(threshold=dec_threshold, decoder_beta=dec_beta, tuning=tuning)
         write_json_atomic(out, {"meta": meta, "metrics": figures})
         console.print(f"figures written to {out}")
 
@@ -130,14 +228,15 @@ def _load_splits(data, train, dev, test, taxonomy, seed):
     return tax, read_jsonl(train, tax), read_jsonl(dev, tax), test_c, "files --train/--dev/--test"
 
 
-def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, threshold: float):
+def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, threshold: float,
+                       beta: float = 1.0):
     from htc.data import write_jsonl
     from htc.decoding import decode
 
     proba = trainer.predict_proba(texts)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / f"{stem}_proba.npy", proba)
-    y_pred = decode(proba, trainer.taxonomy, decoder, threshold=threshold)
+    y_pred = decode(proba, trainer.taxonomy, decoder, threshold=threshold, beta=beta)
     write_jsonl(out / f"{stem}_pred.jsonl", None, y_pred, trainer.taxonomy)
     return proba, y_pred
 
@@ -163,10 +262,16 @@ def train(
                                    "error (softmax losses refuse), first (keep the path listed "
                                    "first) or drop"),
     config: Path = typer.Option(None, help="JSON file of TrainConfig fields (options override)"),
+    tune: str = typer.Option(None, "--tune", metavar="METRIC", help="after training, tune the "
+                             "decoder's threshold (threshold, top_down) or beta (optimal*) on dev "
+                             "for this metric (h_micro_f, h_leaf_f, …); the model keeps it"),
     out: Path = typer.Option(Path("runs/htc"), help="output folder"),
     resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
 ) -> None:
-    """Train a classifier; writes the model, logs, test probabilities, predictions and metrics."""
+    """Train a classifier; writes the model, logs, dev and test probabilities, predictions and
+    metrics. ``--tune`` sets the decoder's parameter to its best dev value before the test."""
+    from htc.data import write_jsonl
+    from htc.decoding import METRICS, decode
     from htc.metrics import report
     from htc.training import TrainConfig, Trainer
 
@@ -176,20 +281,43 @@ def train(
                      seed=seed, multi_path=multi_path)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     cfg = TrainConfig(**fields)
+    if tune is not None:  # refuse before training
+        check_tuning(cfg.decoder, tune)
     tax, tr, dv, te, split = _load_splits(data, train_file, dev_file, test_file, taxonomy, cfg.seed)
     console.print(f"{tax} · train {len(tr)} · dev {len(dv)}" + (f" · test {len(te)}" if te else "")
                   + f" · split: {split}")
     trainer = Trainer(cfg, tax, out_dir=out)
     summary = trainer.fit(tr, dv, resume=resume)
+    # the dev set as used, so that htc evaluate --tune-on can tune on it later
+    dev_proba = trainer.predict_proba(dv.texts)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "dev_proba.npy", dev_proba)
+    write_jsonl(out / "dev_gold.jsonl", None, dv.y, tax)
+    if tune is not None:
+        field = "threshold" if TUNED_PARAMETER[cfg.decoder] == "threshold" else "decoder_beta"
+        before = getattr(cfg, field)
+        before_score = METRICS[tune](dv.y, decode(dev_proba, tax, cfg.decoder,
+                                                  threshold=cfg.threshold, beta=cfg.decoder_beta),
+                                     tax)
+        tuning = tune_decoder(dev_proba, dv.y, tax, cfg.decoder, tune)
+        tuning.update(untuned_value=before, untuned_dev_score=before_score)
+        setattr(cfg, field, tuning["value"])
+        trainer.tuning = tuning
+        console.print(f"tuned {cfg.decoder} {tuning['parameter']} on dev for {tune}: "
+                      f"{tuning['value']:g} (dev {tune} {tuning['dev_score']:.4f}; untuned "
+                      f"{before:g}: {before_score:.4f})", highlight=False, soft_wrap=True)
     trainer.save(out / "model")
     result = {"config": cfg.to_dict(), "split": split, **summary}
+    if trainer.tuning is not None:
+        result["tuning"] = trainer.tuning
     if te is not None:
         proba, y_pred = _predict_and_write(trainer, te.texts, out, "test", cfg.decoder,
-                                           cfg.threshold)
+                                           cfg.threshold, cfg.decoder_beta)
         result["test"] = report(te.y, y_pred, proba, taxonomy=tax)
         t = result["test"]
-        console.print(f"test ({cfg.decoder} {cfg.threshold:g}): micro-hF1 {t['h_micro_f']:.4f} · "
-                      f"leaf-macro hF1 {t['h_leaf_f']:.4f} · hF1-AUC {t['hF1_auc']:.4f}")
+        console.print(f"test ({_decoding(cfg.decoder, cfg.threshold, cfg.decoder_beta)}): "
+                      f"micro-hF1 {t['h_micro_f']:.4f} · leaf-macro hF1 {t['h_leaf_f']:.4f} · "
+                      f"hF1-AUC {t['hF1_auc']:.4f}", highlight=False, soft_wrap=True)
     write_json_atomic(out / "result.json", result)
     console.print(f"model in {out / 'model'}; results in {out / 'result.json'}")
 
@@ -201,7 +329,9 @@ def predict(
     input: Path = typer.Option(..., "--input", "-i", help="JSONL with a 'token' field"),
     out: Path = typer.Option(..., help="output folder"),
     decoder: str = typer.Option(None, help="decoder (default: the model's)"),
-    threshold: float = typer.Option(None),
+    threshold: float = typer.Option(None, help="threshold/top_down threshold (default: the "
+                                    "model's, tuned if trained with --tune)"),
+    beta: float = typer.Option(None, help="beta of the optimal decoders (default: the model's)"),
 ) -> None:
     """Write node probabilities (pred_proba.npy) and decoded labels (pred_pred.jsonl)."""
     from htc.data import read_texts
@@ -209,9 +339,17 @@ def predict(
 
     trainer = Trainer.load(model)
     texts = read_texts(input)
-    _predict_and_write(trainer, texts, out, "pred", decoder or trainer.config.decoder,
-                       trainer.config.threshold if threshold is None else threshold)
-    console.print(f"{len(texts)} documents → {out / 'pred_proba.npy'}, {out / 'pred_pred.jsonl'}")
+    cfg = trainer.config
+    dec = decoder or cfg.decoder
+    th = cfg.threshold if threshold is None else threshold
+    b = cfg.decoder_beta if beta is None else beta
+    _predict_and_write(trainer, texts, out, "pred", dec, th, b)
+    note, tuning = "", trainer.tuning
+    if tuning and tuning["decoder"] == dec and {"threshold": threshold, "beta": beta}[
+            tuning["parameter"]] is None:
+        note = f", tuned on dev for {tuning['metric']}"
+    console.print(f"{len(texts)} documents ({_decoding(dec, th, b)}{note}) → "
+                  f"{out / 'pred_proba.npy'}, {out / 'pred_pred.jsonl'}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -149,3 +149,183 @@ def test_train_multi_path_option(tmp_path):
         assert result["config"]["multi_path"] == option and result["multi_path_docs"] > 0
     res = runner.invoke(app, [*base, "--multi-path", "keep", "--out", str(tmp_path / "k")])
     assert res.exit_code == 2 and "multi_path must be one of" in res.output
+
+
+def tuning_files(tmp_path):
+    """A taxonomy, dev (120) and test (80) gold files and model-like marginals for both."""
+    from htc.data import write_jsonl
+    from htc.datasets import make_synthetic, sample_marginals
+
+    tax, y = make_synthetic(200, depth=3, branching=3, seed=0)
+    proba = sample_marginals(tax, y, sharpness=1.5, seed=1)
+    files = {"tax": tmp_path / "t.taxonomy", "dev": tmp_path / "dev.jsonl",
+             "test": tmp_path / "test.jsonl", "dev_p": tmp_path / "dev.npy",
+             "test_p": tmp_path / "test.npy"}
+    tax.to_file(files["tax"])
+    write_jsonl(files["dev"], None, y[:120], tax)
+    write_jsonl(files["test"], None, y[120:], tax)
+    np.save(files["dev_p"], proba[:120])
+    np.save(files["test_p"], proba[120:])
+    return tax, y[:120], proba[:120], y[120:], proba[120:], files
+
+
+def evaluate_args(f, *extra):
+    return ["evaluate", "-t", str(f["tax"]), "--gold", str(f["test"]), "--proba",
+            str(f["test_p"]), "--tune-on", str(f["dev"]), "--tune-proba", str(f["dev_p"]), *extra]
+
+
+def test_evaluate_tune_threshold_picks_the_dev_best_and_decodes_test_with_it(tmp_path):
+    from htc.decoding import decode, tune_threshold
+    from htc.metrics import report
+
+    tax, y_dev, p_dev, y_test, p_test, f = tuning_files(tmp_path)
+    out = tmp_path / "r.json"
+    for decoder, metric in (("top_down", "h_micro_f"), ("threshold", "h_leaf_f")):
+        res = runner.invoke(app, evaluate_args(f, "--decoder", decoder, "--metric", metric,
+                                               "--out", str(out)))
+        assert res.exit_code == 0, res.output
+        best = tune_threshold(p_dev, y_dev, tax, metric=metric, method=decoder)
+        assert best.threshold != 0.5  # the test would not tell tuned from default otherwise
+        assert f"tuned {decoder} threshold on {f['dev']} (120 documents) for {metric}: " \
+               f"{best.threshold:g} (dev {metric} {best.score:.4f})" in res.output
+        saved = json.loads(out.read_text())
+        tuning = saved["meta"]["tuning"]
+        assert (tuning["parameter"], tuning["value"], tuning["metric"]) == \
+               ("threshold", best.threshold, metric)
+        assert np.isclose(tuning["dev_score"], best.score)
+        assert tuning["dev_gold"] == str(f["dev"]) and saved["meta"]["threshold"] == best.threshold
+        expected = report(y_test, decode(p_test, tax, decoder, threshold=best.threshold), p_test,
+                          taxonomy=tax)
+        untuned = report(y_test, decode(p_test, tax, decoder), p_test, taxonomy=tax)
+        assert saved["metrics"]["h_micro_f"] == expected["h_micro_f"] != untuned["h_micro_f"]
+        assert saved["metrics"]["h_leaf_f"] == expected["h_leaf_f"]
+
+
+def test_evaluate_tune_beta_of_optimal_decoders(tmp_path):
+    from htc.cli import BETA_GRID
+    from htc.decoding import METRICS, decode
+    from htc.metrics import report
+
+    tax, y_dev, p_dev, y_test, p_test, f = tuning_files(tmp_path)
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, evaluate_args(f, "--decoder", "optimal_hf", "--metric", "h_macro_f",
+                                           "--out", str(out)))
+    assert res.exit_code == 0, res.output
+    scores = [METRICS["h_macro_f"](y_dev, decode(p_dev, tax, "optimal_hf", beta=b), tax)
+              for b in BETA_GRID]
+    best = BETA_GRID[int(np.argmax(scores))]
+    assert best != 1.0 and f"tuned optimal_hf beta on {f['dev']}" in res.output
+    meta = json.loads(out.read_text())["meta"]
+    assert meta["tuning"]["value"] == meta["decoder_beta"] == best
+    assert np.allclose(meta["tuning"]["dev_scores"], scores)
+    assert meta["beta"] == 1.0  # the F-scores keep --beta; only the decoder's beta is tuned
+    expected = report(y_test, decode(p_test, tax, "optimal_hf", beta=best), p_test, taxonomy=tax)
+    assert json.loads(out.read_text())["metrics"]["h_micro_f"] == expected["h_micro_f"]
+
+
+def test_evaluate_tune_errors_are_one_line(tmp_path):
+    *_, f = tuning_files(tmp_path)
+    out = tmp_path / "r.json"
+    base = ["evaluate", "-t", str(f["tax"]), "--gold", str(f["test"]), "--out", str(out)]
+    cases = [
+        ([*base, "--proba", str(f["test_p"]), "--tune-on", str(f["dev"])],
+         "--tune-on DEV_GOLD.jsonl and --tune-proba DEV_PROBA.npy go together"),
+        (evaluate_args(f, "--out", str(out))[:-4] + ["--tune-proba", str(f["test_p"])],
+         f"{f['test_p']}: shape (80, 39), expected (120, 39) = (documents in {f['dev']}, "
+         "taxonomy labels)"),
+        (evaluate_args(f, "--metric", "accuracy"),
+         "unknown metric 'accuracy' to tune for; choose from h_micro_f, h_samples_f, h_macro_f, "
+         "h_leaf_f, flat_micro_f, flat_macro_f, c_micro_f, c_macro_f"),
+        (evaluate_args(f, "--decoder", "greedy_leaf"), "decoder greedy_leaf has no parameter to tune"),
+        ([*base, "--pred", str(f["test"]), "--tune-on", str(f["dev"]), "--tune-proba",
+          str(f["dev_p"])], "--tune-on tunes the decoding of --proba; it does not apply to --pred"),
+        ([*base, "--proba", str(f["test_p"]), "--metric", "h_leaf_f"],
+         "--metric is the metric that tuning maximises; it needs --tune-on"),
+        (evaluate_args(f)[:-1] + [str(tmp_path / "missing.npy")], "missing.npy: file not found"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and message in res.output, (args, res.output)
+        assert len(res.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def toy_folder(tmp_path):
+    """A learnable toy dataset folder and a fast training config."""
+    from htc.data import write_jsonl
+    from tests.htc.test_training import synthetic_corpus
+
+    tax, train = synthetic_corpus(48, seed=1)
+    _, val = synthetic_corpus(30, seed=2)
+    _, test = synthetic_corpus(20, seed=3)
+    data = tmp_path / "data"
+    data.mkdir()
+    tax.to_file(data / "toy.taxonomy")
+    for name, corpus in (("toy_train.json", train), ("toy_val.json", val), ("toy_test.json", test)):
+        write_jsonl(data / name, corpus.texts, corpus.y, tax)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"epochs": 2, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
+    return tax, val, data, cfg
+
+
+def test_train_tune_stores_the_threshold_and_predict_uses_it(tmp_path):
+    from htc.data import read_jsonl
+    from htc.decoding import decode, tune_threshold
+
+    tax, dev, data, cfg = toy_folder(tmp_path)
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--data", str(data), "--config", str(cfg), "--tune",
+                              "h_leaf_f", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "result.json").read_text())
+    best = tune_threshold(np.load(out / "dev_proba.npy"), dev.y, tax, metric="h_leaf_f")
+    tuned = result["tuning"]
+    assert tuned["value"] == best.threshold != 0.5 and np.isclose(tuned["dev_score"], best.score)
+    assert (tuned["parameter"], tuned["metric"], tuned["untuned_value"]) == \
+           ("threshold", "h_leaf_f", 0.5)
+    assert f"tuned top_down threshold on dev for h_leaf_f: {best.threshold:g}" in res.output
+    assert f"test (top_down {best.threshold:g})" in res.output
+    assert result["config"]["threshold"] == best.threshold
+    assert json.loads((out / "model" / "config.json").read_text())["threshold"] == best.threshold
+    test_pred = read_jsonl(out / "test_pred.jsonl", tax, allow_empty=True).y.toarray()
+    assert (test_pred == decode(np.load(out / "test_proba.npy"), tax, "top_down",
+                                threshold=best.threshold)).all()
+    # predict: the saved model decodes with the tuned threshold by default
+    res = runner.invoke(app, ["predict", "--model", str(out / "model"), "-i",
+                              str(data / "toy_test.json"), "--out", str(out / "pred")])
+    assert res.exit_code == 0, res.output
+    assert f"top_down {best.threshold:g}, tuned on dev for h_leaf_f" in res.output
+    assert (out / "pred" / "pred_pred.jsonl").read_text() == (out / "test_pred.jsonl").read_text()
+    # the dev files train writes let evaluate tune again, to the same value
+    res = runner.invoke(app, ["evaluate", "-t", str(data / "toy.taxonomy"), "--gold",
+                              str(data / "toy_test.json"), "--proba", str(out / "test_proba.npy"),
+                              "--tune-on", str(out / "dev_gold.jsonl"), "--tune-proba",
+                              str(out / "dev_proba.npy"), "--metric", "h_leaf_f"])
+    assert res.exit_code == 0 and f"for h_leaf_f: {best.threshold:g} " in res.output, res.output
+
+
+def test_train_tune_beta_and_bad_tune_options(tmp_path):
+    from htc.data import read_jsonl
+    from htc.decoding import decode
+
+    tax, _, data, cfg = toy_folder(tmp_path)
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--data", str(data), "--config", str(cfg), "--decoder",
+                              "optimal_hf", "--tune", "h_leaf_f", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "result.json").read_text())
+    beta = result["tuning"]["value"]
+    assert result["tuning"]["parameter"] == "beta" and result["config"]["decoder_beta"] == beta
+    assert result["config"]["threshold"] == 0.5
+    res = runner.invoke(app, ["predict", "--model", str(out / "model"), "-i",
+                              str(data / "toy_test.json"), "--out", str(out / "pred")])
+    assert res.exit_code == 0 and f"optimal_hf beta {beta:g}, tuned" in res.output, res.output
+    pred = read_jsonl(out / "pred" / "pred_pred.jsonl", tax, allow_empty=True).y.toarray()
+    assert (pred == decode(np.load(out / "pred" / "pred_proba.npy"), tax, "optimal_hf",
+                           beta=beta)).all()
+    base = ["train", "--data", str(data), "--config", str(cfg), "--out", str(tmp_path / "bad")]
+    for extra, message in ((["--tune", "accuracy"], "unknown metric 'accuracy' to tune for"),
+                           (["--tune", "h_micro_f", "--decoder", "argmax_leaf"],
+                            "decoder argmax_leaf has no parameter to tune")):
+        res = runner.invoke(app, [*base, *extra])
+        assert res.exit_code == 2 and message in res.output, res.output
+        assert not (tmp_path / "bad").exists()  # refused before training

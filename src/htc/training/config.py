@@ -19,6 +19,10 @@ class TrainConfig:
     AdamW, warmup 10% then linear decay, gradient clipping 1.0, head lr 1e-3, encoder lr 2e-5,
     weight decay 0.01, model selection on dev micro-hF1 (top-down 0.5).
 
+    ``threshold`` is the parameter of the ``threshold``/``top_down`` decoders and ``decoder_beta``
+    that of the optimal ones; ``htc train --tune METRIC`` replaces the one the decoder uses by its
+    best value on dev, and the saved model keeps it.
+
     ``multi_path`` says what the single-path losses (conditional softmax, its logit-adjusted
     variant, leaf softmax) do with a training document that has several paths: ``"split"`` its
     target mass over the positive labels, ``"error"`` (refuse before fitting anything, naming the
@@ -47,6 +51,7 @@ class TrainConfig:
     champ_beta: float = 1e-4
     decoder: str = "top_down"
     threshold: float = 0.5
+    decoder_beta: float = 1.0  # beta of the optimal* decoders
     patience: int = 5
     seed: int = 0
     checkpoint_every: int = 0  # steps; 0 = at the end of every epoch only
@@ -66,7 +71,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "hidden", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr_head", "lr_encoder"):
+        for name in ("lr_head", "lr_encoder", "decoder_beta"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.multi_path not in MULTI_PATH:

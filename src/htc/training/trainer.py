@@ -81,6 +81,7 @@ class Trainer:
         self.model: HTCModel | None = None
         self.loss_fn = None
         self.history: list[dict] = []
+        self.tuning: dict | None = None  # how the decoder's parameter was tuned (htc train --tune)
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -369,7 +370,9 @@ class Trainer:
     def evaluate(self, corpus: Corpus, inputs=None) -> dict:
         """Dev/test scores under the configured decoder."""
         proba = self.predict_proba(corpus.texts, inputs)
-        y_pred = decode(proba, self.taxonomy, self.config.decoder, threshold=self.config.threshold)
+        cfg = self.config
+        y_pred = decode(proba, self.taxonomy, cfg.decoder, threshold=cfg.threshold,
+                        beta=cfg.decoder_beta)
         p, r, f = hierarchical_precision_recall_fscore(corpus.y, y_pred, self.taxonomy)
         leaf = hierarchical_precision_recall_fscore(corpus.y, y_pred, self.taxonomy,
                                                     average="leaf")[2]
@@ -391,7 +394,8 @@ class Trainer:
             self.model.encoder.tokenizer.save_pretrained(folder / "encoder")
         (folder / "meta.json").write_text(json.dumps({"in_dim": self._in_dim,
                                                       "labels": self.taxonomy.nodes,
-                                                      "history": self.history}, indent=2))
+                                                      "history": self.history,
+                                                      "tuning": self.tuning}, indent=2))
         return folder
 
     @classmethod
@@ -414,4 +418,5 @@ class Trainer:
         trainer._make_model(meta["in_dim"])
         trainer.model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
         trainer.history = meta["history"]
+        trainer.tuning = meta.get("tuning")
         return trainer
