@@ -5,11 +5,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo demo-htc demo-critkl bench lint clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): packages/htc/pyproject.toml packages/critkl/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,encoders,trl]'
+	$(BIN)/python -m pip uninstall -q -y critkl-htc  # the former single distribution, if present
+	rm -rf src/critkl_htc.egg-info
+	$(BIN)/python -m pip install -q -c constraints.txt -e 'packages/htc[train,encoders,dev]' -e 'packages/critkl[trl,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,4 +36,4 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info packages/*/build

@@ -3,7 +3,7 @@
     python examples/critkl_grpo_arithmetic.py --steps 3 --device cpu
     accelerate launch --num_processes 4 examples/critkl_grpo_arithmetic.py --device cuda --bf16
 
-Needs ``pip install 'critkl-htc[trl]'``.
+Needs ``pip install 'critkl[trl]'``.
 """
 
 from critkl.trl.example import app

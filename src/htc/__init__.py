@@ -1,7 +1,9 @@
 """htc: hierarchical text classification done right.
 
 Taxonomies, hierarchical metrics and metric-aware decoding (Plaud et al., CoNLL 2024). The core
-(``htc.taxonomy``, ``htc.metrics``, ``htc.decoding``, ``htc.data``) needs only NumPy and SciPy.
+(``htc.taxonomy``, ``htc.metrics``, ``htc.decoding``, ``htc.data``) needs only NumPy, SciPy and
+numba: the ``htc`` distribution, without torch; training (``htc.losses``, ``htc.encoders``,
+``htc.training``) needs its extra ``htc[train]`` (torch, transformers).
 
 >>> from htc import Taxonomy, decode, hierarchical_f1_score
 >>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
@@ -11,6 +13,7 @@ Taxonomies, hierarchical metrics and metric-aware decoding (Plaud et al., CoNLL 
 1.0
 """
 
+from htc._version import __version__ as __version__  # the distribution's version
 from htc.data import Corpus, DataError, read_jsonl, write_jsonl
 from htc.datasets import load_hwv, make_synthetic
 from htc.decoding import decode, tune_threshold
@@ -26,8 +29,6 @@ from htc.metrics import (
     report,
 )
 from htc.taxonomy import Taxonomy, TaxonomyError
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Corpus",

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from htc._extras import missing_extra
 from htc.data import DataError, atomic_write, read_jsonl
 from htc.taxonomy import Taxonomy, TaxonomyError
 
@@ -33,6 +35,14 @@ def friendly_errors(fn):
         except (TaxonomyError, DataError, ValueError, FileNotFoundError, KeyError) as err:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except ModuleNotFoundError as err:  # an optional dependency: name the extra to install
+            missing = missing_extra(err, f"htc {fn.__name__.replace('_', '-')}",
+                                    "study" if fn.__name__ == "multipath_study" else "train")
+            if missing is None:
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(str(missing))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -229,7 +229,7 @@ def test_rest_of_critkl_never_imports_trl():
         "try:\n"
         "    import critkl.trl\n"
         "except ImportError as e:\n"
-        "    assert \"pip install 'critkl-htc[trl]'\" in str(e), e\n"
+        "    assert \"pip install 'critkl[trl]'\" in str(e), e\n"
         "else:\n"
         "    raise AssertionError('no ImportError')\n"
     )

@@ -1,6 +1,6 @@
 """Prioritized KL in TRL's GRPO trainer: ``PrioritizedGRPOConfig`` and ``PrioritizedGRPOTrainer``.
 
-Needs the optional extra: ``pip install 'critkl-htc[trl]'``. The rest of ``critkl`` never imports TRL.
+Needs the optional extra: ``pip install 'critkl[trl]'``. The rest of ``critkl`` never imports TRL.
 
 >>> from critkl.trl import PrioritizedGRPOConfig, PrioritizedGRPOTrainer  # doctest: +SKIP
 >>> args = PrioritizedGRPOConfig(output_dir="runs/grpo", beta=0.04,  # TRL's beta = the paper's alpha
@@ -16,7 +16,7 @@ try:
     import trl as _trl  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "critkl.trl needs TRL: pip install 'critkl-htc[trl]' (installs trl and datasets)"
+        "critkl.trl needs TRL: pip install 'critkl[trl]' (installs trl and datasets)"
     ) from exc
 
 from .config import PrioritizedGRPOConfig

