@@ -3,10 +3,11 @@
 For each seed, every loss (BCE, conditional sigmoid, conditional softmax, logit-adjusted conditional
 softmax with τ ∈ {0.5, 1}, leaf softmax, CHAMP) trains the same head on the same encoder features;
 its node marginals on the official test set are decoded with every decoder (threshold 0.5,
-top-down 0.5, greedy leaf, argmax leaf, top-down with a threshold tuned on dev, optimal hF1) and
-scored with every metric. The report gives mean ± 95% t-interval over seeds, hF1-against-threshold
-curves, a per-depth breakdown, the ranking of the losses under each metric × decoder, and the
-findings stated with numbers.
+top-down 0.5, greedy leaf, argmax leaf, top-down with a threshold tuned on dev, optimal hF1, the
+optimal decoder that picks single- or multi-path decoding from the marginals, and optimal hF1 after
+temperature scaling fit on dev: :mod:`htc.calibration`) and scored with every metric. The report
+gives mean ± 95% t-interval over seeds, hF1-against-threshold curves, a per-depth breakdown, the
+ranking of the losses under each metric × decoder, and the findings stated with numbers.
 
 The train/dev split of HWV is fixed (seed 0; the official train file is missing); seeds vary the
 model initialisation and data order.
@@ -24,9 +25,20 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from htc.calibration import fit_temperature, predict_logits, scaled_marginals
+from htc.data import Corpus
 from htc.datasets import load_hwv
-from htc.decoding import decode, top_down_curve, tune_threshold
-from htc.metrics import hierarchical_scores_by_depth, report
+from htc.decoding import (
+    decode,
+    expected_hfbeta,
+    multi_path_evidence,
+    top_down_curve,
+    tune_threshold,
+)
+from htc.decoding.path_model import MAJORITY, MARGIN
+from htc.losses import SINGLE_PATH_LOSSES, HierarchicalLoss
+from htc.metrics import hierarchical_precision_recall_fscore, hierarchical_scores_by_depth, report
+from htc.taxonomy import Taxonomy
 from htc.training import TrainConfig, Trainer
 
 LOSS_RUNS = (("bce", "bce", {}), ("cond_sigmoid", "conditional_sigmoid", {}),
@@ -37,10 +49,17 @@ LOSS_RUNS = (("bce", "bce", {}), ("cond_sigmoid", "conditional_sigmoid", {}),
 # relative cost of a run per loss (measured, frozen MiniLM on HWV), for scheduling only
 RUN_COST = {"champ": 1.3, "conditional_sigmoid": 1.2, "bce": 1.0}
 DECODERS = ("threshold_0.5", "top_down_0.5", "greedy_leaf", "argmax_leaf", "top_down_tuned",
-            "optimal_hf")
+            "optimal_hf", "optimal", "optimal_hf_calibrated")
 METRICS = {"flat_micro_f": "flat micro-F1", "flat_macro_f": "flat macro-F1",
-           "h_micro_f": "micro-hF1", "h_macro_f": "node-macro hF1", "h_leaf_f": "leaf-macro hF1",
+           "h_micro_f": "micro-hF1", "h_samples_f": "per-document hF1",
+           "h_macro_f": "node-macro hF1", "h_leaf_f": "leaf-macro hF1",
            "c_micro_f": "C-micro F1", "c_macro_f": "C-macro F1"}
+HF = ("h_micro_f", "h_samples_f")  # the two hF1 averages the findings state side by side
+WHY_HF_DIFFER = (
+    "Micro-hF1 pools the node counts of all documents, so it rewards predicting more labels on "
+    "long-path and uncertain documents; per-document hF1 weighs each document equally, and "
+    "`optimal_hf` maximises its expectation document by document (Plaud et al. 2024), so the two "
+    "can rank the decoders differently.")
 THRESHOLDS = np.round(np.arange(0.02, 0.99, 0.02), 2)
 
 
@@ -65,7 +84,9 @@ def t_interval(values) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
 
 
-def decode_all(p_dev, p_test, dev, tax) -> dict[str, np.ndarray]:
+def decode_all(p_dev: np.ndarray, p_test: np.ndarray, dev: Corpus, tax: Taxonomy,
+               p_test_calibrated: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+    """Every decoder's test predictions and the top-down threshold tuned on dev."""
     tuned = tune_threshold(p_dev, dev.y, tax, method="top_down").threshold
     return {
         "threshold_0.5": decode(p_test, tax, "threshold", threshold=0.5),
@@ -74,7 +95,26 @@ def decode_all(p_dev, p_test, dev, tax) -> dict[str, np.ndarray]:
         "argmax_leaf": decode(p_test, tax, "argmax_leaf"),
         "top_down_tuned": decode(p_test, tax, "top_down", threshold=tuned),
         "optimal_hf": decode(p_test, tax, "optimal_hf"),
+        "optimal": decode(p_test, tax, "optimal"),
+        "optimal_hf_calibrated": decode(p_test_calibrated, tax, "optimal_hf"),
     }, tuned
+
+
+def calibrate(loss_fn: HierarchicalLoss, z_dev: np.ndarray, z_test: np.ndarray, dev: Corpus,
+              tax: Taxonomy) -> tuple[np.ndarray, dict]:
+    """Test marginals at the temperature fit on dev (NLL, :func:`htc.calibration.fit_temperature`)
+    and the dev diagnostics: NLL before/after, and the mean expected vs actual per-document hF1 of
+    ``optimal_hf`` on dev at T = 1 and at the fitted T."""
+    fit = fit_temperature(loss_fn, z_dev, dev.y)
+    diag: dict = {"temperature": fit.temperature, "nll_before": fit.nll_before,
+                  "nll_after": fit.nll_after}
+    for key, temp in (("raw", 1.0), ("calibrated", fit.temperature)):
+        p = scaled_marginals(loss_fn, z_dev, temp)
+        y = decode(p, tax, "optimal_hf")
+        diag[f"dev_expected_hf_{key}"] = float(expected_hfbeta(p, y, tax).mean())
+        diag[f"dev_actual_hf_{key}"] = hierarchical_precision_recall_fscore(
+            dev.y, y, tax, average="samples")[2]
+    return scaled_marginals(loss_fn, z_test, fit.temperature), diag
 
 
 def encode_splits(cfg: ReproduceConfig, hwv, console: Console) -> tuple | None:
@@ -124,13 +164,19 @@ def one_run(job: tuple[str, str, dict, int]) -> tuple[str, dict]:
     trainer = Trainer(tc, tax, progress=False, console=Console(stderr=True, quiet=True))
     if feats is None:
         trainer.fit(hwv.train, hwv.dev)
-        p_dev = trainer.predict_proba(hwv.dev.texts)
-        p_test = trainer.predict_proba(test.texts)
+        z_dev = predict_logits(trainer, hwv.dev.texts)
+        z_test = predict_logits(trainer, test.texts)
     else:
         trainer.fit(hwv.train, hwv.dev, inputs=feats[:2])
-        p_dev = trainer.predict_proba(hwv.dev.texts, inputs=feats[1])
-        p_test = trainer.predict_proba(test.texts, inputs=feats[2])
-    preds, tuned = decode_all(p_dev, p_test, hwv.dev, tax)
+        z_dev = predict_logits(trainer, hwv.dev.texts, inputs=feats[1])
+        z_test = predict_logits(trainer, test.texts, inputs=feats[2])
+    # the marginals predict_proba gives, from the same logits
+    p_dev = scaled_marginals(trainer.loss_fn, z_dev, 1.0)
+    p_test = scaled_marginals(trainer.loss_fn, z_test, 1.0)
+    p_test_cal, calibration = calibrate(trainer.loss_fn, z_dev, z_test, hwv.dev, tax)
+    preds, tuned = decode_all(p_dev, p_test, hwv.dev, tax, p_test_cal)
+    evidence = multi_path_evidence(p_test, tax)
+    picked = ("optimal_hf_multi" if tax.is_tree and evidence.multi_path else "optimal_hf")
     scores = {dec: report(test.y, y, taxonomy=tax, lca=False, by_depth=False)
               for dec, y in preds.items()}
     auc = report(test.y, preds["optimal_hf"], p_test, taxonomy=tax, lca=False,
@@ -140,8 +186,9 @@ def one_run(job: tuple[str, str, dict, int]) -> tuple[str, dict]:
                    hierarchical_scores_by_depth(test.y, preds[dec], tax).items()}
              for dec in ("top_down_0.5", "optimal_hf")}
     return name, {"seed": seed, "tuned_threshold": tuned, "scores": scores, "hF1_auc": auc,
-                  "curve": curve, "depth": depth, "seconds": time.perf_counter() - t1,
-                  "epochs_run": len(trainer.history)}
+                  "curve": curve, "depth": depth, "calibration": calibration,
+                  "optimal_picked": picked, "multi_path_share": evidence.share,
+                  "seconds": time.perf_counter() - t1, "epochs_run": len(trainer.history)}
 
 
 def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
@@ -173,7 +220,10 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
         sc = r["scores"]
         console.print(f"seed {r['seed']} · {name}: {r['seconds']:.1f} s · micro-hF1 top-down 0.5 "
                       f"{sc['top_down_0.5']['h_micro_f']:.3f}, optimal "
-                      f"{sc['optimal_hf']['h_micro_f']:.3f}", highlight=False)
+                      f"{sc['optimal_hf']['h_micro_f']:.3f} · per-document hF1 optimal "
+                      f"{sc['optimal_hf']['h_samples_f']:.3f}, calibrated (T = "
+                      f"{r['calibration']['temperature']:.2f}) "
+                      f"{sc['optimal_hf_calibrated']['h_samples_f']:.3f}", highlight=False)
 
     t_train = time.perf_counter()
     if jobs == 1:
@@ -199,6 +249,7 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
             "epochs": cfg.epochs, "split": hwv.split, "train": len(hwv.train),
             "dev": len(hwv.dev), "test": len(hwv.test), "python": platform.python_version(),
             "jobs": jobs, "threads_per_job": threads, "cores": cores,
+            "losses": {name: loss for name, loss, _ in LOSS_RUNS},
             "train_eval_seconds": time.perf_counter() - t_train,
             "wall_seconds": time.perf_counter() - t0}
     (out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "raw": raw},
@@ -228,12 +279,25 @@ def summarise(raw: dict) -> dict:
             changes += order[0] != reference[0]
     s["findings"]["best_loss_changes"] = changes
     s["findings"]["rankings"] = len(s["ranking"])
-    # decoder effect per loss, optimal vs top-down 0.5, LA vs plain on macro metrics
+    # decoder effect per loss, paired decoder differences, calibration, LA vs plain on macro metrics
     s["findings"]["decoder_effect"] = {
-        n: {dec: s["scores"][n][dec]["h_micro_f"][0] for dec in DECODERS} for n in names}
-    s["findings"]["optimal_vs_top_down"] = {
-        n: t_interval([r["scores"]["optimal_hf"]["h_micro_f"] - r["scores"]["top_down_0.5"]["h_micro_f"]
-                       for r in raw[n]]) for n in names}
+        n: {m: {dec: s["scores"][n][dec][m][0] for dec in DECODERS} for m in HF} for n in names}
+
+    def paired(n: str, a: str, b: str) -> dict:
+        return {m: t_interval([r["scores"][a][m] - r["scores"][b][m] for r in raw[n]]) for m in HF}
+
+    s["findings"]["optimal_vs_top_down"] = {n: paired(n, "optimal_hf", "top_down_0.5")
+                                            for n in names}
+    s["findings"]["optimal_vs_tuned"] = {n: paired(n, "optimal_hf", "top_down_tuned")
+                                         for n in names}
+    s["findings"]["calibration"] = {
+        n: {"effect": paired(n, "optimal_hf_calibrated", "optimal_hf"),
+            **{k: t_interval([r["calibration"][k] for r in raw[n]])
+               for k in raw[n][0]["calibration"]}} for n in names}
+    s["findings"]["optimal_picked"] = {
+        n: {"decoders": sorted({r["optimal_picked"] for r in raw[n]}),
+            "multi_path_share": t_interval([r["multi_path_share"] for r in raw[n]])}
+        for n in names}
     s["findings"]["la_vs_plain"] = {
         f"{la}|{m}|{dec}": t_interval([a["scores"][dec][m] - b["scores"][dec][m]
                                        for a, b in zip(raw[la], raw["cond_softmax"])])
@@ -300,25 +364,70 @@ def markdown(meta: dict, s: dict) -> str:
              f"epoch kept · wall time {meta['wall_seconds']:.0f} s.", "",
              "Figures are test-set means ± 95% t-interval half-widths over seeds. The tuned "
              "threshold is chosen on dev for micro-hF1.", ""]
-    lines += ["## Findings", ""]
-    best_dec = {n: max(DECODERS, key=lambda d, n=n: s["scores"][n][d]["h_micro_f"][0])
-                for n in names}
-    lines.append("**The decoder moves micro-hF1 a lot for every loss** (top-down 0.5 → best decoder):")
+    lines += ["## Findings", "", WHY_HF_DIFFER, ""]
+    n_seeds = len(meta["seeds"])
+    lines.append("**The decoder moves hF1 a lot for every loss** (top-down 0.5 → best decoder, "
+                 "under each hF1 average):")
     lines.append("")
     for n in names:
-        td = s["scores"][n]["top_down_0.5"]["h_micro_f"][0]
-        b = best_dec[n]
-        lines.append(f"- {n}: {td:.3f} → {s['scores'][n][b]['h_micro_f'][0]:.3f} with {b}")
-    lines += ["", "**Optimal hF1 decoding vs top-down 0.5** (paired difference in micro-hF1):", ""]
+        parts = []
+        for m in HF:
+            b = max(DECODERS, key=lambda d, n=n, m=m: s["scores"][n][d][m][0])
+            parts.append(f"{METRICS[m]} {s['scores'][n]['top_down_0.5'][m][0]:.3f} → "
+                         f"{s['scores'][n][b][m][0]:.3f} with {b}")
+        lines.append(f"- {n}: " + "; ".join(parts))
+    for key, title in (("optimal_vs_top_down", "Optimal hF1 decoding vs top-down 0.5"),
+                       ("optimal_vs_tuned", "Optimal hF1 decoding vs top-down with the threshold "
+                                            "tuned on dev for micro-hF1")):
+        lines += ["", f"**{title}** (`optimal_hf` − the other, paired by seed):", ""]
+        for n in names:
+            parts = []
+            for m in HF:
+                d, h = s["findings"][key][n][m]
+                verdict = _verdict(d, h, n_seeds, "better", "worse", "not significantly different")
+                parts.append(f"{METRICS[m]} {d:+.3f} ± {h:.3f} ({verdict})")
+            lines.append(f"- {n}: " + "; ".join(parts))
+    lines += ["", "**Temperature scaling before optimal decoding** (`optimal_hf_calibrated`: one "
+              "temperature T on the logits, fit on dev by minimising the model's negative "
+              "log-likelihood, Guo et al. 2017; `htc.calibration`). Dev NLL per document before → "
+              "after, and the change in test hF1 against `optimal_hf` at T = 1 (paired by seed):",
+              ""]
     for n in names:
-        m, h = s["findings"]["optimal_vs_top_down"][n]
-        verdict = _verdict(m, h, len(meta["seeds"]), "better", "worse", "not significantly different")
-        lines.append(f"- {n}: {m:+.3f} ± {h:.3f} ({verdict})")
+        c = s["findings"]["calibration"][n]
+        parts = [f"{METRICS[m]} {c['effect'][m][0]:+.3f} ± {c['effect'][m][1]:.3f} ("
+                 + _verdict(*c["effect"][m], n_seeds, "better", "worse", "no significant change")
+                 + ")" for m in HF]
+        lines.append(f"- {n}: T = {_fmt(c['temperature'])}, dev NLL {c['nll_before'][0]:.3f} → "
+                     f"{c['nll_after'][0]:.3f}; " + "; ".join(parts))
+    single = [n for n in names if meta.get("losses", {}).get(n) in SINGLE_PATH_LOSSES]
+    if single:
+        lines += ["", "What `optimal_hf` relies on is the expected per-document hF1 of its "
+                  "prediction under the marginals; on dev, mean expected vs actual (single-path "
+                  "losses, whose marginals define that expectation exactly):", ""]
+        for n in single:
+            c = s["findings"]["calibration"][n]
+            lines.append(f"- {n}: T = 1: expected {c['dev_expected_hf_raw'][0]:.3f}, actual "
+                         f"{c['dev_actual_hf_raw'][0]:.3f}; fitted T: expected "
+                         f"{c['dev_expected_hf_calibrated'][0]:.3f}, actual "
+                         f"{c['dev_actual_hf_calibrated'][0]:.3f}")
+        lines += ["", "An expectation below the actual score means the marginals are "
+                  "under-confident for this decision (a smaller T raises the expectation), above it "
+                  "over-confident; the NLL scores the probability of the whole true path instead.",
+                  ""]
+    else:
+        lines.append("")
+    lines += ["**The `optimal` decoder** picks the multi-path decoder (`optimal_hf_multi`) when "
+              f"at least {MAJORITY:.0%} of the documents' sibling marginals exceed their parent's "
+              f"by more than {MARGIN}, else `optimal_hf`. It picked:", ""]
+    for n in names:
+        o = s["findings"]["optimal_picked"][n]
+        lines.append(f"- {n}: {', '.join(o['decoders'])} (documents that look multi-path: "
+                     f"{o['multi_path_share'][0]:.1%})")
     lines += ["", "**Does the logit adjustment improve the macro metrics?** (LA − plain conditional "
               "softmax, paired by seed):", ""]
     for key, (m, h) in s["findings"]["la_vs_plain"].items():
         la, metric, dec = key.split("|")
-        verdict = _verdict(m, h, len(meta["seeds"]), "improves", "hurts", "no significant change")
+        verdict = _verdict(m, h, n_seeds, "improves", "hurts", "no significant change")
         lines.append(f"- {la}, {METRICS[metric]}, {dec}: {m:+.3f} ± {h:.3f} ({verdict})")
     changes, total = s["findings"]["best_loss_changes"], s["findings"]["rankings"]
     lines += ["", f"**Does the ranking change with the metric and the decoder?** The best loss "

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from htc.calibration import BOUNDS
 from htc.reproduce import DECODERS, LOSS_RUNS, ReproduceConfig, run
 
 WORDS = {"Science": "atom cell", "Physics": "quark field", "Biology": "gene enzyme",
@@ -41,10 +42,25 @@ def test_reproduce_writes_a_complete_report(tmp_path, jobs):
         assert [r["seed"] for r in runs] == [0, 1]
         for r in runs:
             assert set(r["scores"]) == set(DECODERS)
-            assert 0 <= r["scores"]["optimal_hf"]["h_micro_f"] <= 1
+            assert {"optimal", "optimal_hf_calibrated"} <= set(DECODERS)
+            for dec in ("optimal_hf", "optimal_hf_calibrated"):
+                assert 0 <= r["scores"][dec]["h_micro_f"] <= 1
+                assert 0 <= r["scores"][dec]["h_samples_f"] <= 1
+            cal = r["calibration"]
+            assert BOUNDS[0] <= cal["temperature"] <= BOUNDS[1]
+            assert cal["nll_after"] <= cal["nll_before"] + 1e-6
+            assert r["optimal_picked"] in ("optimal_hf", "optimal_hf_multi")
+            if r["optimal_picked"] == "optimal_hf":  # then "optimal" is optimal_hf
+                assert r["scores"]["optimal"] == r["scores"]["optimal_hf"]
     assert res["meta"]["jobs"] == (1 if jobs == 1 else 2)
+    assert set(res["summary"]["findings"]["optimal_vs_tuned"]["bce"]) == {"h_micro_f",
+                                                                          "h_samples_f"}
     md = (out / "report.md").read_text()
     assert "## Findings" in md and "CHAMP runs with β = 1e-4" in md
+    assert "### per-document hF1" in md and "| optimal_hf_calibrated |" in md
+    assert "pools the node counts of all documents" in md
+    assert "**Temperature scaling before optimal decoding**" in md
+    assert "It picked:" in md
     assert (out / "hf1_vs_threshold.png").stat().st_size > 0
     assert (out / "per_depth.png").stat().st_size > 0
 
