@@ -51,3 +51,14 @@ __all__ = [
     "tune_threshold",
     "write_jsonl",
 ]
+
+
+def __getattr__(name: str):
+    """``htc.HierarchicalClassifier`` (scikit-learn estimator, extra ``htc[train]``), imported on
+    first use so that ``import htc`` needs neither scikit-learn nor torch. Kept out of
+    ``__all__``: ``from htc import *`` works on the core alone."""
+    if name == "HierarchicalClassifier":
+        from htc.estimator import HierarchicalClassifier
+
+        return HierarchicalClassifier
+    raise AttributeError(f"module 'htc' has no attribute {name!r}")
