@@ -1,7 +1,8 @@
 """The character-level GPT-2 (85M parameters in the paper): named sizes, building, saving and loading.
 
 Models are plain ``transformers.GPT2LMHeadModel`` objects; a saved model folder holds
-``config.json``, ``model.safetensors``, the tokenizer files and (after pre-training)
+``config.json``, ``model.safetensors``, the tokenizer files (``tokenizer.json`` among them, so
+that ``AutoTokenizer.from_pretrained(folder)`` works too) and (after pre-training)
 ``training_config.json``. The task's maximum pre-training length N is stored in the
 model config as ``critkl_max_digits``.
 """

@@ -2,6 +2,12 @@
 
 Vocabulary: ``sorted(set(ascii_letters + digits + punctuation + " \\n"))``, so ``'\\n'`` = 0,
 ``' '`` = 1 and ``chr(33..126)`` = 2..95; ``'%'`` (id 6) is the padding token. There is no EOS.
+
+A saved model folder loads with ``transformers.AutoTokenizer.from_pretrained(folder)`` and no
+``trust_remote_code``: :meth:`CharTokenizer.save_pretrained` also writes ``tokenizer.json``, the same
+character vocabulary as a ``tokenizers`` fast tokenizer (:func:`fast_tokenizer`: WordLevel over
+single characters, joined back without spaces), and names ``PreTrainedTokenizerFast`` in
+``tokenizer_config.json``. ``CharTokenizer`` itself still reads such a folder.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ VOCAB: tuple[str, ...] = tuple(
 )
 PAD = "%"
 VOCAB_FILE = "vocab.json"
+FAST_TOKENIZER_FILE = "tokenizer.json"
+FAST_TOKENIZER_CLASS = "PreTrainedTokenizerFast"  # what AutoTokenizer builds from tokenizer.json
 _STOI = {c: i for i, c in enumerate(VOCAB)}
 
 
@@ -58,10 +66,27 @@ def decode(ids) -> str:
         raise ValueError(f"ids: {bad!r} is not a token id in 0..{len(VOCAB) - 1}") from None
 
 
+def fast_tokenizer():
+    """The vocabulary as a ``tokenizers.Tokenizer``: every character is one token (an unknown character
+    is an error, as in :func:`encode`), ``'%'`` is a special token, decoding joins the characters.
+
+    >>> fast_tokenizer().encode("57+8\\n").ids
+    [22, 24, 12, 25, 0]
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel(vocab=dict(_STOI), unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.add_special_tokens([AddedToken(PAD, special=True, normalized=False)])
+    return tok
+
+
 class CharTokenizer(PreTrainedTokenizer):
     """Hugging Face tokenizer over the 96 characters; ``'%'`` is the pad token.
 
-    Saves and loads with ``save_pretrained`` / ``from_pretrained``.
+    Saves and loads with ``save_pretrained`` / ``from_pretrained``; a saved folder also loads with
+    ``AutoTokenizer.from_pretrained`` (as a fast tokenizer with the same ids).
 
     >>> tok = CharTokenizer()
     >>> tok("57+8")["input_ids"], tok.pad_token_id, len(tok)
@@ -117,3 +142,24 @@ class CharTokenizer(PreTrainedTokenizer):
         with open(path, "w", encoding="utf-8") as f:
             json.dump(dict(_STOI), f, ensure_ascii=True, indent=0)
         return (path,)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedTokenizer.save_pretrained``, plus ``tokenizer.json`` and ``tokenizer_class`` set to
+        ``PreTrainedTokenizerFast`` in ``tokenizer_config.json``, so that ``AutoTokenizer`` loads it."""
+        files = super().save_pretrained(save_directory, *args, **kwargs)
+        prefix = kwargs.get("filename_prefix") or (args[1] if len(args) > 1 else None)
+        name = (prefix + "-" if prefix else "") + FAST_TOKENIZER_FILE
+        fast = os.path.join(save_directory, name)
+        fast_tokenizer().save(fast)
+        config_file = next(f for f in files if str(f).endswith("tokenizer_config.json"))
+        with open(config_file, encoding="utf-8") as f:
+            config = json.load(f)
+        config["tokenizer_class"] = FAST_TOKENIZER_CLASS
+        # each class sets its own backend ("custom" here, "tokenizers" for the fast one); the other two
+        # are from_pretrained's arguments, not settings
+        for key in ("backend", "is_local", "local_files_only"):
+            config.pop(key, None)
+        with open(config_file, "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+        return (*files, fast)

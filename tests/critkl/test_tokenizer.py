@@ -53,3 +53,37 @@ def test_out_of_vocabulary_characters_are_named(text, char):
 def test_decode_rejects_bad_ids():
     with pytest.raises(ValueError, match="ids: 96"):
         decode([1, 96])
+
+
+@pytest.mark.parametrize("name", ["tiny-n3", "tiny-n4"])
+def test_auto_tokenizer_loads_the_shipped_models_like_critkl(name):
+    from transformers import AutoTokenizer
+
+    from critkl.model import PRETRAINED_DIR
+
+    auto = AutoTokenizer.from_pretrained(PRETRAINED_DIR / name)  # no trust_remote_code
+    own = CharTokenizer.from_pretrained(PRETRAINED_DIR / name)
+    text = prompt(84629, 1863) + target(84629, 1863)
+    ids = auto(text)["input_ids"]
+    assert ids == own(text)["input_ids"] == encode(text)
+    assert auto.decode(ids) == own.decode(ids) == text
+    assert (auto.pad_token, auto.pad_token_id, auto.padding_side, len(auto)) == ("%", 6, "left", 96)
+    batch = auto(["1+2", "123+45"], padding=True)["input_ids"]
+    assert batch == own(["1+2", "123+45"], padding=True)["input_ids"]
+
+
+def test_saved_models_load_with_auto_tokenizer(tmp_path, random_tiny):
+    from transformers import AutoTokenizer
+
+    from critkl.model import load_model, save_model
+    from critkl.pretrain import PAD_ID
+    from critkl.tokenizer import PAD
+
+    save_model(random_tiny, CharTokenizer(), tmp_path)  # what critkl pretrain and critkl rl write
+    auto = AutoTokenizer.from_pretrained(tmp_path)
+    text = prompt(507, 98) + target(507, 98)
+    assert auto(text)["input_ids"] == encode(text) and auto.decode(encode(text)) == text
+    assert isinstance(load_model(tmp_path)[1], CharTokenizer)
+    assert encode(PAD) == [PAD_ID]
+    with pytest.raises(Exception, match="UNK"):  # an unknown character is an error there too
+        auto("12+é")
