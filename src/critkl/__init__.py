@@ -5,27 +5,41 @@
 >>> print(generate(model, [Problem(57, 8)])[0])  # doctest: +SKIP
 """
 
-from .arithmetic import (
-    Problem,
-    answer_string,
-    eval_set,
-    extract_answer,
-    is_correct,
-    parse_answer,
-    prompt,
-    sample_pretrain,
-    sample_rl,
-    target,
-)
-from .critical import analyse, critical_positions, delta_j, delta_j_table, token_certainty
-from .evaluate import accuracy, length_table
-from .generation import ContextTooLongError, generate, generate_ids
-from .kl import certainty, kl_estimate, masked_mean, prioritized_weight
-from .model import SIZES, build_model, context_length, load_model, load_pretrained, save_model
+from importlib import import_module
+
+from ._version import __version__ as __version__  # the distribution's version
+
+# ``pretrain`` is also the name of a submodule, so it is bound here (critkl.pretrain is light); every
+# other name is imported on first use, so that ``import critkl.cli`` (the command line) loads neither
+# torch nor transformers.
 from .pretrain import PretrainConfig, pretrain
-from .rl import RLConfig, Trainer, train
-from .rollout import Rollout, gold_episodes, sample_episodes, sequence_logprobs
-from .tokenizer import VOCAB, CharTokenizer, OutOfVocabularyError
+
+_LAZY = {
+    ".arithmetic": ("Problem", "answer_string", "eval_set", "extract_answer", "is_correct", "parse_answer",
+                    "prompt", "sample_pretrain", "sample_rl", "target"),
+    ".critical": ("analyse", "critical_positions", "delta_j", "delta_j_table", "token_certainty"),
+    ".evaluate": ("accuracy", "length_table"),
+    ".generation": ("ContextTooLongError", "generate", "generate_ids"),
+    ".kl": ("certainty", "kl_estimate", "masked_mean", "prioritized_weight"),
+    ".model": ("SIZES", "build_model", "context_length", "load_model", "load_pretrained", "save_model"),
+    ".rl": ("RLConfig", "Trainer", "train"),
+    ".rollout": ("Rollout", "gold_episodes", "sample_episodes", "sequence_logprobs"),
+    ".tokenizer": ("VOCAB", "CharTokenizer", "OutOfVocabularyError"),
+}
+_SOURCE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name in _SOURCE:
+        value = getattr(import_module(_SOURCE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCE))
+
 
 __all__ = [
     "SIZES", "VOCAB", "CharTokenizer", "ContextTooLongError", "OutOfVocabularyError", "PretrainConfig",

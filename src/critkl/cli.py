@@ -1,4 +1,11 @@
-"""The ``critkl`` command line: pretrain, eval-length, certainty."""
+"""The ``critkl`` command line: pretrain, eval-length, certainty, calibrate, reproduce, rl.
+
+``pretrain`` and ``rl`` are generated from their config dataclasses (:mod:`critkl.cli_adapter`): every
+field of ``PretrainConfig`` / ``RLConfig`` is an option, with ``--config FILE`` and ``--set KEY=VALUE``.
+Options follow htc's names: ``--out`` for the output folder (under ``runs/``), ``--model`` for a trained
+model, ``--base-model`` for the model a new pre-training run starts from, ``--resume`` off by default.
+Nothing heavy is imported here: torch and transformers load inside the commands, so ``--help`` is fast.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,10 @@ import json
 from pathlib import Path
 
 import typer
+
+from .cli_adapter import config_command, fail
+from .configbase import parse_settings as _parse_settings
+from .pretrain import PretrainConfig  # light: torch is imported when a command runs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -15,66 +26,45 @@ def main() -> None:
     """Scratchpad-addition testbed: pre-training, length generalization, certainty."""
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", err=True, fg="red")
-    raise typer.Exit(2)
-
-
-@app.command()
-def pretrain(
-    max_digits: int = typer.Option(..., "--max-digits", "-n", help="Train on operands of 1..N digits."),
-    size: str = typer.Option("tiny", help="Model size: tiny, small or paper."),
-    out_dir: Path = typer.Option(Path("runs/pretrain"), help="Run folder (checkpoint/, final/, log.jsonl)."),
-    steps: int = typer.Option(3000, help="Optimizer steps."),
-    batch_size: int = typer.Option(64),
-    lr: float = typer.Option(3e-3, help="Peak learning rate."),
-    warmup_steps: int = typer.Option(100),
-    min_lr_ratio: float = typer.Option(0.05, help="Final lr as a fraction of the peak (cosine)."),
-    weight_decay: float = typer.Option(0.1),
-    dropout: float = typer.Option(0.0),
-    seed: int = typer.Option(0),
-    eval_every: int = typer.Option(500, help="Greedy in-distribution accuracy every k steps."),
-    checkpoint_every: int = typer.Option(250),
-    log_every: int = typer.Option(25),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: int = typer.Option(0, help="torch CPU threads (0: torch default)."),
-    resume: bool = typer.Option(True, help="Continue from out_dir/checkpoint when present."),
+def _pretrain(
+    config: PretrainConfig,
+    resume: bool = typer.Option(False, "--resume/--no-resume",
+                                help="Continue from OUT/checkpoint (the same settings); without it, a folder "
+                                     "that holds a checkpoint is refused."),
     export: Path = typer.Option(None, help="Also copy the final model to this folder."),
-    init_from: str = typer.Option(None, help="Start from this model's weights (new optimizer and schedule)."),
-    until: int = typer.Option(0, help="Stop after this step's checkpoint, as an interruption would (0: run to --steps)."),
-    position_jitter: bool = typer.Option(
-        False, help="Shift each row's position ids by a random offset so every position embedding is trained."
-    ),
-    position_embeddings: bool = typer.Option(
-        True, help="--no-position-embeddings trains a NoPE model (zero, frozen position table)."
-    ),
-    eval_heldout: bool = typer.Option(
-        False, help="At each eval also log greedy accuracy and gold log-prob on N+1-digit problems."
-    ),
+    until: int = typer.Option(0, help="Stop after this step's checkpoint, as an interruption would (0: run to "
+                                      "--steps)."),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
+    checkpoint = Path(config.out_dir) / "checkpoint"
+    if not resume and checkpoint.is_dir():
+        fail(f"{checkpoint} holds an earlier run: add --resume to continue it, or give another --out "
+             "(or delete the folder) to start afresh")
     from .model import load_model, save_model
-    from .pretrain import PretrainConfig
     from .pretrain import pretrain as run
 
-    config = PretrainConfig(
-        max_digits=max_digits, size=size, out_dir=str(out_dir), steps=steps, batch_size=batch_size,
-        lr=lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, weight_decay=weight_decay,
-        dropout=dropout, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
-        log_every=log_every, device=device, threads=threads or None, init_from=init_from,
-        position_jitter=position_jitter, position_embeddings=position_embeddings, eval_heldout=eval_heldout,
-    )
-    try:
-        final = run(config, resume=resume, until=until or None)
-    except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
-    typer.echo(f"{'checkpoint' if until and until < steps else 'final model'}: {final}")
-    if export is not None and not (until and until < steps):
+    final = run(config, resume=resume, until=until or None)
+    stopped = bool(until) and until < config.steps
+    typer.echo(f"{'checkpoint' if stopped else 'final model'}: {final}")
+    if export is not None and not stopped:
         model, tok = load_model(final)
-        import json
-
         save_model(model, tok, export, json.loads((final / "training_config.json").read_text()))
         typer.echo(f"exported to: {export}")
+
+
+app.command("pretrain")(config_command(PretrainConfig, _pretrain))
+
+
+def _model_of(model: str | None, model_option: str | None) -> str:
+    """The model of a command that takes it as MODEL or as --model (htc's spelling)."""
+    if model is not None and model_option is not None and model != model_option:
+        fail(f"give the model once: MODEL ({model}) or --model ({model_option})")
+    if model is None and model_option is None:
+        fail("missing MODEL: a model folder or a shipped name such as tiny-n3 (or --model MODEL)")
+    return model if model is not None else model_option
+
+
+_MODEL_HELP = "Model folder, or a shipped name such as tiny-n3 (also as --model)."
 
 
 def _load(model: str):
@@ -84,12 +74,13 @@ def _load(model: str):
         m, tok = load_model(model)
         return m, tok, max_digits_of(m)
     except (FileNotFoundError, ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 @app.command("eval-length")
 def eval_length(
-    model: str = typer.Argument(..., help="Model folder, or a shipped name such as tiny-n3."),
+    model: str = typer.Argument(None, help=_MODEL_HELP, show_default=False),
+    model_option: str = typer.Option(None, "--model", hidden=True),
     size: int = typer.Option(1000, help="Problems per cell (paper: 1000)."),
     temperature: float = typer.Option(1.0, help="Sampling temperature of the sampled rows."),
     sampled: bool = typer.Option(True, help="Also evaluate sampled decoding."),
@@ -111,6 +102,7 @@ def eval_length(
 
     from .evaluate import length_table, markdown_table, table_rows
 
+    model = _model_of(model, model_option)
     m, _, n = _load(model)
     n = max_digits or n
     temps = (0.0, temperature) if sampled else (0.0,)
@@ -123,7 +115,7 @@ def eval_length(
                 seed=seed, progress=lambda d, t: bar.update(task, completed=d, total=t),
             )
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     header, rows = table_rows(cells, n)
     table = Table(title=f"{model}: exact match %, ±95% bootstrap, {size} problems per cell")
     for h in header:
@@ -144,14 +136,16 @@ def eval_length(
 
 @app.command()
 def certainty(
-    model: str = typer.Argument(..., help="Model folder, or a shipped name such as tiny-n3."),
+    model: str = typer.Argument(None, help=_MODEL_HELP, show_default=False),
+    model_option: str = typer.Option(None, "--model", hidden=True),
     digits: int = typer.Option(..., "--digits", "-d", help="Operand length of the problems (N+1 in the paper)."),
     samples: int = typer.Option(50, help="Generations (paper: 50)."),
     temperature: float = typer.Option(1.0, help="Temperature of the certainty measures."),
     source: str = typer.Option("generated", help="generated (greedy outputs) or ground_truth."),
     max_digits: int = typer.Option(0, help="N (0: read it from the model config)."),
     seed: int = typer.Option(0),
-    out_dir: Path = typer.Option(Path("outputs/critkl-certainty"), help="Heatmaps and tables go here."),
+    out: Path = typer.Option(Path("runs/critkl-certainty"), "--out", help="Heatmaps and tables go here."),
+    out_dir: Path = typer.Option(None, "--out-dir", hidden=True),
 ) -> None:
     """Certainty per token, critical tokens, the ΔJ table (paper Table 1) and heatmaps (Fig. 5)."""
     import json
@@ -163,8 +157,10 @@ def certainty(
     from .critical import analyse, delta_j_table, heatmap_html, heatmap_png, per_name_certainty
     from .report import delta_j_markdown, delta_j_rich
 
+    model = _model_of(model, model_option)
     m, _, n = _load(model)
     n = max_digits or n
+    out_dir = out_dir or out  # --out-dir: the option's older name
     try:
         problems = eval_set(digits, "identical", size=samples, seed=seed)
         rows, gens_by_kind = [], {}
@@ -173,7 +169,7 @@ def certainty(
             gens_by_kind[kind] = gens
             rows.append((kind, temperature, delta_j_table(gens, n, seed=seed, source=source)))
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     console = Console(width=160)
     console.print(delta_j_rich(rows, title=f"{model}: ΔJ on {digits}-digit problems ({source})"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +187,9 @@ def certainty(
 
 @app.command()
 def calibrate(
-    model: str = typer.Argument(..., help="Model folder, or a shipped name such as tiny-n4 (the RL reference)."),
+    model: str = typer.Argument(None, help="Model folder, or a shipped name such as tiny-n4 (the RL reference; "
+                                "also as --model).", show_default=False),
+    model_option: str = typer.Option(None, "--model", hidden=True),
     digits: int = typer.Option(0, "--digits", "-d", help="Digits of the RL problems (0: N+1)."),
     problems: int = typer.Option(256, help="Gold scratchpads to measure the certainty on."),
     quantile: float = typer.Option(0.1, help="Share of non-critical tokens allowed below the target weight."),
@@ -215,21 +213,22 @@ def calibrate(
     from .calibration import at_beta, calibrate_table, gold_certainties, recommend, rl_problems
     from .kl import CERTAINTY_KINDS
 
+    model = _model_of(model, model_option)
     m, _, n = _load(model)
     try:
         temps = tuple(float(t) for t in temperatures.split(","))
     except ValueError:
-        _fail(f"--temperatures must be comma-separated numbers such as 1,2,4, got {temperatures!r}")
+        fail(f"--temperatures must be comma-separated numbers such as 1,2,4, got {temperatures!r}")
     if any(not (math.isfinite(t) and t > 0) for t in temps):
-        _fail(f"--temperatures must all be finite and > 0, got {temperatures!r}")
+        fail(f"--temperatures must all be finite and > 0, got {temperatures!r}")
     if not beta >= 0 or not math.isfinite(beta):
-        _fail(f"--beta must be a finite number >= 0, got {beta}")
+        fail(f"--beta must be a finite number >= 0, got {beta}")
     try:
         table = gold_certainties(m, rl_problems(n, digits or n + 1, problems), n, CERTAINTY_KINDS, temps)
         rows = calibrate_table(table, quantile, target)
         best = recommend(rows)
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e))
     out = Table(title=f"{model}: prioritized-KL weight w = c^β on {problems} gold scratchpads of "
                       f"{digits or n + 1} digits (N = {n})")
     for h in ("certainty", "T", "β", "w critical p10 / p50 / p90", "w other p10 / p50 / p90", ""):
@@ -289,7 +288,7 @@ def reproduce(
         path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
                    overrides=overrides, console=Console())
     except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
+        fail(str(e))
     typer.echo(f"report: {path}")
 
 
@@ -299,25 +298,9 @@ def parse_settings(items: list[str]) -> dict:
     >>> parse_settings(["lr=3e-5", "test_episodes=128", "eval_greedy=true"])
     {'lr': 3e-05, 'test_episodes': 128, 'eval_greedy': True}
     """
-    from dataclasses import fields
-
     from .rl.config import RLConfig
 
-    known = {f.name for f in fields(RLConfig)}
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        if key not in known:
-            raise ValueError(f"--set {item!r}: {key!r} is not an RLConfig field (known: {', '.join(sorted(known))})")
-        try:
-            value = json.loads(raw.lower() if raw.lower() in ("true", "false", "null") else raw)
-        except json.JSONDecodeError:
-            value = raw  # a plain string such as a regex or a path
-        out[key] = value
-    return out
+    return _parse_settings(items, RLConfig)
 
 
 from .rl.cli import rl as _rl  # noqa: E402  (the RL engine's command lives with it)

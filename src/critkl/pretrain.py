@@ -18,61 +18,79 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from .configbase import Config, setting
 
-from .arithmetic import sample_pretrain
-from .generation import generate
-from .model import build_model, load_model, save_model
-from .tokenizer import PAD, CharTokenizer, encode
+if TYPE_CHECKING:
+    import torch
+
+# torch, numpy and transformers are imported inside the functions: the command line reads
+# PretrainConfig to build ``critkl pretrain --help`` and must stay fast.
 
 CHECKPOINT_DIR = "checkpoint"
 TRAINER_STATE = "trainer_state.pt"
-PAD_ID = encode(PAD)[0]
+PAD_ID = 6  # the id of "%" (critkl.tokenizer; checked in tests)
 
 
 @dataclass
-class PretrainConfig:
-    """Everything ``pretrain`` reads. Defaults train ``tiny`` on N=3 on a CPU."""
+class PretrainConfig(Config):
+    """Everything ``pretrain`` reads. Defaults train ``tiny`` on N=3 on a CPU.
 
-    max_digits: int = 3
-    size: str = "tiny"
-    out_dir: str = "runs/pretrain"
-    steps: int = 3000
-    batch_size: int = 64
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.05
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.99)
-    grad_clip: float = 1.0
-    dropout: float = 0.0
-    seed: int = 0
-    log_every: int = 25
-    eval_every: int = 500
-    eval_size: int = 64
-    checkpoint_every: int = 250
-    device: str = "auto"
-    threads: int | None = None
-    init_from: str | None = None  # start from this model folder's weights (a new run, fresh optimizer)
-    position_jitter: bool = False  # shift each row's position ids by a random offset (all positions get trained)
-    position_embeddings: bool = True  # False: NoPE (zero, frozen position table)
-    eval_heldout: bool = False  # also log greedy accuracy and gold log-prob on N+1-digit problems
-    extra: dict = field(default_factory=dict)
+    Every field is a ``critkl pretrain`` option (``--field-name``, help from its metadata; ``extra``
+    only through ``--config``/``--set``); the values are checked on construction.
+    """
+
+    max_digits: int = setting(3, "N: train on operands of 1..N digits.", short="-n")
+    size: str = setting("tiny", "Model size: tiny, small or paper.")
+    out_dir: str = setting("runs/pretrain", "Run folder (checkpoint/, final/, log.jsonl).",
+                           option="--out", aliases=("--out-dir",))
+    steps: int = setting(3000, "Optimizer steps.")
+    batch_size: int = setting(64, "Problems per step.")
+    lr: float = setting(3e-3, "Peak learning rate.")
+    min_lr_ratio: float = setting(0.05, "Final lr as a fraction of the peak (cosine).")
+    warmup_steps: int = setting(100, "Linear warmup steps.")
+    weight_decay: float = setting(0.1, "AdamW weight decay (matrices only).")
+    betas: tuple[float, float] = setting((0.9, 0.99), "AdamW betas.")
+    grad_clip: float = setting(1.0, "Gradient clipping norm.")
+    dropout: float = setting(0.0, "Dropout of the new model (0 keeps a resumed run bit-identical on CPU).")
+    seed: int = setting(0, "Seed of the initialisation and of the data stream.")
+    log_every: int = setting(25, "Log the loss every k steps.")
+    eval_every: int = setting(500, "Greedy in-distribution accuracy every k steps.")
+    eval_size: int = setting(64, "Problems of each in-distribution evaluation.")
+    checkpoint_every: int = setting(250, "Checkpoint every k steps.")
+    device: str = setting("auto", "auto, cpu or cuda.")
+    threads: int | None = setting(None, "torch CPU threads (unset or 0: torch's default).")
+    init_from: str | None = setting(None, "Start from this model's weights (a model folder or shipped "
+                                    "name; a new run: fresh optimizer and schedule).",
+                                    option="--base-model", aliases=("--init-from",))
+    position_jitter: bool = setting(False, "Shift each row's position ids by a random offset so every "
+                                    "position embedding is trained.")
+    position_embeddings: bool = setting(True, "--no-position-embeddings trains a NoPE model (zero, frozen "
+                                        "position table).")
+    eval_heldout: bool = setting(False, "At each eval also log greedy accuracy and gold log-prob on "
+                                 "N+1-digit problems.")
+    extra: dict = setting(factory=dict, help="Free-form notes kept with the config.", cli=False)
 
     def validate(self) -> None:
-        if isinstance(self.max_digits, bool) or not isinstance(self.max_digits, int) or self.max_digits < 1:
+        if self.max_digits < 1:
             raise ValueError(f"max_digits must be an int >= 1, got {self.max_digits!r}")
-        for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+        for name in ("steps", "batch_size", "log_every", "eval_every", "eval_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        for name in ("warmup_steps", "weight_decay", "grad_clip", "min_lr_ratio"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.threads is not None and self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.size not in ("tiny", "small", "paper"):  # critkl.model.SIZES
+            raise ValueError(f"size must be one of ['paper', 'small', 'tiny'], got {self.size!r}")
 
 
 def make_batch(max_digits: int, batch_size: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,6 +100,12 @@ def make_batch(max_digits: int, batch_size: int, seed: int, step: int) -> tuple[
     >>> ids.shape == labels.shape, bool((labels[ids == 6] == -100).all())
     (True, True)
     """
+    import numpy as np
+    import torch
+
+    from .arithmetic import sample_pretrain
+    from .tokenizer import encode
+
     rng = np.random.default_rng([seed, step])
     rows, label_rows = [], []
     for _ in range(batch_size):
@@ -110,6 +134,9 @@ def position_offsets(batch_size: int, width: int, n_positions: int, seed: int, s
     >>> position_offsets(2, 5, 8, seed=0, step=0).shape
     torch.Size([2, 5])
     """
+    import numpy as np
+    import torch
+
     rng = np.random.default_rng([seed, step, 7])
     high = max(0, n_positions - width)
     offsets = torch.as_tensor(rng.integers(0, high + 1, size=batch_size), dtype=torch.long)
@@ -129,12 +156,18 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
 def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int, config: PretrainConfig) -> None:
+    import torch
+
+    from .model import save_model
+
     tmp = folder.with_name(folder.name + ".tmp")
     save_model(model, tokenizer, tmp, training_config=asdict(config))
     torch.save(
@@ -167,10 +200,13 @@ def _open_tensorboard(out: Path):
 
 def in_distribution_accuracy(model, max_digits: int, size: int, seed: int = 12345) -> float:
     """Greedy exact match on ``size`` fresh pre-training-distribution problems."""
+    import numpy as np
+
+    from .arithmetic import is_correct, sample_pretrain
+    from .generation import generate
+
     rng = np.random.default_rng([seed, 999])
     problems = [sample_pretrain(max_digits, rng) for _ in range(size)]
-    from .arithmetic import is_correct
-
     texts = generate(model, problems, temperature=0.0, batch_size=size)
     return float(np.mean([is_correct(t, p.a, p.b) for t, p in zip(texts, problems, strict=True)]))
 
@@ -179,7 +215,11 @@ def heldout_metrics(model, max_digits: int, size: int, seed: int = 54321) -> dic
     """Greedy exact match and the mean gold log-probability (teacher forced, summed over the
     continuation) on ``size`` RL-distribution problems of ``max_digits + 1`` digits: how close
     the model is to solving the next length, in a form that moves before accuracy does."""
+    import numpy as np
+    import torch
+
     from .arithmetic import is_correct, sample_rl
+    from .generation import generate
 
     rng = np.random.default_rng([seed, 998])
     problems = [sample_rl(max_digits, 1, rng) for _ in range(size)]
@@ -206,7 +246,11 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
 
     >>> pretrain(PretrainConfig(max_digits=3, steps=3000, out_dir="runs/n3"))  # doctest: +SKIP
     """
-    config.validate()
+    import torch
+
+    from .model import build_model, load_model, save_model
+    from .tokenizer import CharTokenizer
+
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)

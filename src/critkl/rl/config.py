@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
+
+from ..configbase import Config, setting
 
 ALGOS = ("a2c", "ppo")
 KL_MODES = ("none", "standard", "prioritized")
@@ -22,91 +22,105 @@ VARIANT_SETTINGS: dict[str, dict[str, object]] = {
 
 
 @dataclass
-class RLConfig:
+class RLConfig(Config):
     """All settings of :func:`critkl.rl.train`; ``None`` fields take the ``variant``'s value.
+
+    Every field is a ``critkl rl`` option (``--field-name``, help from its metadata) and a key of the
+    ``--config`` JSON file; the values are checked on construction (a ``ValueError`` names the field).
 
     >>> RLConfig(variant="paper").resolved().certainty
     'shannon'
     """
 
-    model: str = "tiny-n4"
-    train_digits: int = 0  # N+k: RL problems have one operand of this many digits; 0: N+1
-    pretrained_digits: int = 0  # N; 0: the model's own (config critkl_max_digits). Set it to treat a length
-    # the model was trained on as "N+k", e.g. to sharpen tiny-n3 on 3 digits at a high temperature
-    out_dir: str = "runs/rl"
-    variant: str = "paper"  # "official" (max-prob at T=4) collapses the weight of small models
-    algo: str = "a2c"
-    kl: str = "prioritized"
-    kl_placement: str = "loss"  # "loss" (paper, official) or "reward" (RLHF style)
-    kl_estimator: str = "k2"
-    alpha: float = 5.0
-    beta: float = 150.0
-    weight_slope: float = 1.0
-    weight_intercept: float = 0.0
-    certainty: str | None = None
-    certainty_temperature: float | None = None
-    policy_temperature: float = 2.0
-    lr: float = 1e-6
-    adam_eps: float = 1e-8  # Adam's ε; larger values damp the sign-like steps on near-zero gradients
-    trainable: str = ""  # regex on LM parameter names: only matching ones are trained ("" or ".": all)
-    episodes: int = 400  # training episodes in total (official §5.3 config: 8 collects × 50)
-    episodes_per_collect: int = 50
-    minibatch_episodes: int = 10  # episodes per Adam step (the official code uses transition minibatches)
-    test_episodes: int = 100
-    in_dist_episodes: int = 20
-    heldout_seed: int = 0  # the held-out problems and the evaluation's sampling stream (not the run's seed)
-    value_coef: float = 0.1
-    entropy_coef: float | None = None
-    gamma: float = 1.0
-    gae_lambda: float = 0.95
-    reward_correct: float | None = None
-    reward_wrong: float | None = None
-    reward_mode: str = "outcome"  # "outcome" (paper) or "prefix" (partial credit for the correct prefix)
-    value_hidden: int = 0  # 0: 128 · n_embd / 768 (the official 768→128→128→1 scaled)
-    ppo_epochs: int = 4
-    ppo_clip: float = 0.2
-    normalize_advantages: bool = False
-    decoding: str = "dynamic"  # rollout loop: dynamic (CPU), static or cuda_graph (GPU; critkl.static_decoding)
-    max_grad_norm: float = 0.0  # 0: no clipping (official)
-    eval_greedy: bool = True
-    eval_every: int = 1
-    checkpoint_every: int = 1
-    seed: int = 0
-    threads: int = 0
-    tensorboard: bool = False
+    model: str = setting("tiny-n4", "Start model (and KL reference): a model folder or a shipped name "
+                         "(tiny-n4, tiny-n3).")
+    train_digits: int = setting(0, "N+k: digits of one operand of the RL problems (0: N+1).", short="-d")
+    pretrained_digits: int = setting(
+        0, "N, the pre-training length (0: the model's own, config critkl_max_digits). Set it to treat a "
+        "length the model was trained on as N+k, e.g. to sharpen tiny-n3 on 3 digits.")
+    out_dir: str = setting("runs/rl", "Run folder: config.json, log.jsonl, checkpoint.pt, final/.",
+                           option="--out", aliases=("--out-dir",))
+    variant: str = setting("paper", "paper (Shannon certainty at T=1, reward 1/0, c_ent 0.0005) or official "
+                           "(max-prob certainty at T=4, ±1, 0.001; its weight collapses to ≈0 on small "
+                           "models): fills certainty, certainty_temperature, entropy_coef and the rewards "
+                           "left unset.")
+    algo: str = setting("a2c", "a2c or ppo.")
+    kl: str = setting("prioritized", "none, standard or prioritized.")
+    kl_placement: str = setting("loss", "loss (paper, official code) or reward (RLHF style).")
+    kl_estimator: str = setting("k2", "k1, k2 (paper) or k3.")
+    alpha: float = setting(5.0, "KL coefficient α (paper Table 3).")
+    beta: float = setting(150.0, "Prioritized-KL exponent β (paper); `critkl calibrate MODEL` fits one to "
+                          "the model.")
+    weight_slope: float = setting(1.0, "w = slope · J^β + intercept.")
+    weight_intercept: float = setting(0.0, "w = slope · J^β + intercept.")
+    certainty: str | None = setting(None, "shannon or max_prob (unset: from --variant).")
+    certainty_temperature: float | None = setting(
+        None, "Temperature of the reference for the certainty (unset: from --variant).")
+    policy_temperature: float = setting(2.0, "Sampling and KL temperature.")
+    lr: float = setting(1e-6, "Adam learning rate (paper; tiny models need more).")
+    adam_eps: float = setting(1e-8, "Adam's epsilon; larger values damp the sign-like steps on near-zero "
+                              "gradients.")
+    trainable: str = setting("", "Regex on LM parameter names: train only those, e.g. 'ln_' (LayerNorms); "
+                             "'' or '.': all.")
+    episodes: int = setting(400, "Training episodes in total (official §5.3 config: 8 collects × 50).")
+    episodes_per_collect: int = setting(50, "Episodes sampled per iteration.")
+    minibatch_episodes: int = setting(10, "Episodes per Adam step (the official code uses transition "
+                                      "minibatches).")
+    test_episodes: int = setting(100, "Held-out N+k test problems, fixed by --heldout-seed.")
+    in_dist_episodes: int = setting(20, "In-distribution (1..N) test episodes.")
+    heldout_seed: int = setting(0, "Seed of the held-out problems and of the evaluation's sampling, the "
+                                "same for every run (not the run's --seed).")
+    value_coef: float = setting(0.1, "Value-loss coefficient.")
+    entropy_coef: float | None = setting(None, "Entropy-bonus coefficient (unset: from --variant).")
+    gamma: float = setting(1.0, "Discount.")
+    gae_lambda: float = setting(0.95, "GAE λ.")
+    reward_correct: float | None = setting(None, "Reward of a correct answer (unset: from --variant).")
+    reward_wrong: float | None = setting(None, "Reward of a wrong answer (unset: from --variant).")
+    reward_mode: str = setting("outcome", "outcome (paper: result line only) or prefix (partial credit for "
+                               "the correct prefix of the scratchpad).")
+    value_hidden: int = setting(0, "Hidden width of the value head (0: 128 · n_embd / 768, the official "
+                                "768→128→128→1 scaled).")
+    ppo_epochs: int = setting(4, "PPO passes over each collect.")
+    ppo_clip: float = setting(0.2, "PPO ratio clip.")
+    normalize_advantages: bool = setting(False, "Scale each collect's advantages to mean 0, std 1 (not in "
+                                         "the paper).")
+    decoding: str = setting("dynamic", "Rollout loop: dynamic (CPU), static or cuda_graph (GPU; "
+                            "critkl.static_decoding).")
+    max_grad_norm: float = setting(0.0, "Gradient clipping norm (0: none, as the official code).")
+    eval_greedy: bool = setting(True, "Also test greedy decoding.")
+    eval_every: int = setting(1, "Test every k iterations.")
+    checkpoint_every: int = setting(1, "Checkpoint every k iterations.")
+    seed: int = setting(0, "Seed; on CPU it fully determines the run.")
+    threads: int = setting(0, "torch CPU threads (0: torch's default).")
+    tensorboard: bool = setting(False, "Also write TensorBoard scalars.")
 
     def resolved(self) -> RLConfig:
-        """A copy with the variant's values filled in and every field validated."""
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        """A copy with the variant's values filled in (validated on construction)."""
         values = asdict(self)
         for k, v in VARIANT_SETTINGS[self.variant].items():
             if values[k] is None:
                 values[k] = v
-        out = RLConfig(**values)
-        out.validate()
-        return out
+        return type(self)(**values)
 
     def validate(self) -> None:
         checks = [
+            ("variant", self.variant in VARIANTS, f"one of {VARIANTS}"),
             ("algo", self.algo in ALGOS, f"one of {ALGOS}"),
             ("kl", self.kl in KL_MODES, f"one of {KL_MODES}"),
             ("kl_placement", self.kl_placement in KL_PLACEMENTS, f"one of {KL_PLACEMENTS}"),
             ("kl_estimator", self.kl_estimator in ("k1", "k2", "k3"), "k1, k2 or k3"),
             ("reward_mode", self.reward_mode in ("outcome", "prefix"), "outcome or prefix"),
             ("decoding", self.decoding in ("dynamic", "static", "cuda_graph"), "dynamic, static or cuda_graph"),
-            ("certainty", self.certainty in ("shannon", "max_prob"), "shannon or max_prob"),
-            ("certainty_temperature", (self.certainty_temperature or 0) > 0, "> 0"),
+            ("certainty", self.certainty in (None, "shannon", "max_prob"), "shannon or max_prob"),
+            ("certainty_temperature", self.certainty_temperature is None or self.certainty_temperature > 0,
+             "> 0"),
             ("policy_temperature", self.policy_temperature > 0, "> 0"),
             ("alpha", self.alpha >= 0, ">= 0"),
             ("beta", self.beta >= 0, ">= 0"),
             ("lr", self.lr > 0, "> 0"),
             ("adam_eps", self.adam_eps > 0, "> 0"),
-            ("train_digits", isinstance(self.train_digits, int) and (self.train_digits >= 2
-                                                                     or self.train_digits == 0),
-             "an int >= 2, or 0 for N+1"),
-            ("pretrained_digits", isinstance(self.pretrained_digits, int) and self.pretrained_digits >= 0,
-             "an int >= 0"),
+            ("train_digits", self.train_digits >= 2 or self.train_digits == 0, "an int >= 2, or 0 for N+1"),
+            ("pretrained_digits", self.pretrained_digits >= 0, "an int >= 0"),
             ("episodes", self.episodes >= 0, ">= 0"),
             ("episodes_per_collect", self.episodes_per_collect >= 1, ">= 1"),
             ("minibatch_episodes", self.minibatch_episodes >= 1, ">= 1"),
@@ -114,33 +128,22 @@ class RLConfig:
             ("in_dist_episodes", self.in_dist_episodes >= 0, ">= 0"),
             ("gae_lambda", 0 <= self.gae_lambda <= 1, "in [0, 1]"),
             ("gamma", 0 <= self.gamma <= 1, "in [0, 1]"),
+            ("value_hidden", self.value_hidden >= 0, ">= 0"),
             ("ppo_epochs", self.ppo_epochs >= 1, ">= 1"),
             ("ppo_clip", self.ppo_clip > 0, "> 0"),
+            ("max_grad_norm", self.max_grad_norm >= 0, ">= 0"),
             ("eval_every", self.eval_every >= 1, ">= 1"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            ("threads", self.threads >= 0, ">= 0"),
         ]
-        try:
-            re.compile(self.trainable)
-        except (re.error, TypeError) as e:
-            raise ValueError(f"trainable must be a regular expression on parameter names, got "
-                             f"{self.trainable!r}: {e}") from e
         for name, ok, want in checks:
             if not ok:
                 raise ValueError(f"{name} must be {want}, got {getattr(self, name)!r}")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: object) -> RLConfig:
-        """Read a JSON config file; unknown keys are an error naming them."""
-        data = json.loads(Path(path).read_text())
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"config file {path}: unknown keys {unknown}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+        try:
+            re.compile(self.trainable)
+        except re.error as e:
+            raise ValueError(f"trainable must be a regular expression on parameter names, got "
+                             f"{self.trainable!r}: {e}") from e
 
 
 def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:

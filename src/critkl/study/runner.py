@@ -74,9 +74,8 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
                 todo.append((arm, seed))
     jobs = max(1, min(jobs or cores, len(todo) or 1))
     threads = max(1, cores // jobs)
+    # every config is checked on construction (RLConfig.__post_init__), before anything starts
     configs = [run_config(base, arm, seed, out, threads) for arm, seed in todo]
-    for c in configs:
-        c.resolved()  # validate every config before starting anything
     say = console.print if console is not None else (lambda *a, **k: None)
     say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) on {jobs} process(es) × "
         f"{threads} thread(s)")
