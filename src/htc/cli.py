@@ -134,9 +134,10 @@ def evaluate(
     pred: Path = typer.Option(None, help="predicted labels, JSONL in the gold format"),
     proba: Path = typer.Option(None, help="node probabilities .npy (documents × labels)"),
     decoder: str = typer.Option("top_down", help="decoder for --proba: threshold, top_down, "
-                                "greedy_leaf, argmax_leaf, optimal_hf"),
+                                "greedy_leaf, argmax_leaf, optimal_hf (one path per document), "
+                                "optimal_hf_multi (several paths), optimal (picks by the data)"),
     threshold: float = typer.Option(0.5, help="threshold of the threshold/top_down decoders"),
-    beta: float = typer.Option(1.0, help="beta of the F-scores and of optimal_hf"),
+    beta: float = typer.Option(1.0, help="beta of the F-scores and of the optimal decoders"),
     tune_on: Path = typer.Option(None, "--tune-on", help="dev gold JSONL: tune the decoder's "
                                  "threshold (threshold, top_down) or beta (optimal*) on it, then "
                                  "decode --proba with the best value"),
