@@ -1,4 +1,4 @@
-"""The scratchpad format, answer check and samplers against the spec and brute force."""
+"""The scratchpad format (adapted by the paper from Lee et al. 2024), answer check and samplers, against brute force."""
 
 import numpy as np
 import pytest

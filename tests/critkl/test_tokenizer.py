@@ -1,4 +1,4 @@
-"""The 96-character tokenizer: ids from the spec, HF round trip, clear errors."""
+"""The 96-character tokenizer: fixed ids, HF round trip, clear errors."""
 
 import string
 

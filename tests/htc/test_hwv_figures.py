@@ -1,4 +1,4 @@
-"""The figures the spec computed on the HWV files, reproduced by our metrics."""
+"""Reference figures on the HWV files (computed independently), reproduced by our metrics."""
 
 import numpy as np
 import pytest
