@@ -11,7 +11,7 @@ $(STAMP): packages/htc/pyproject.toml packages/critkl/pyproject.toml constraints
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip uninstall -q -y critkl-htc  # the former single distribution, if present
 	rm -rf src/critkl_htc.egg-info
-	$(BIN)/python -m pip install -q -c constraints.txt -e 'packages/htc[train,encoders,dev]' -e 'packages/critkl[trl,dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e 'packages/htc[train,encoders,tensorboard,dev]' -e 'packages/critkl[trl,tensorboard,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
