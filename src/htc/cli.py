@@ -13,8 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from htc._extras import missing_extra
+from htc.cli_config import build_config, config_options
 from htc.data import DataError, atomic_write, read_jsonl
 from htc.taxonomy import Taxonomy, TaxonomyError
+from htc.train_config import TrainConfig
 
 app = typer.Typer(
     help="Hierarchical text classification: metrics, decoding, datasets.",
@@ -254,24 +256,14 @@ def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, thres
 
 @app.command()
 @friendly_errors
+@config_options(TrainConfig)
 def train(
+    options: dict,
     data: Path = typer.Option(None, help="dataset folder (*.taxonomy, *train*, *val*|*dev*, *test*)"),
     train_file: Path = typer.Option(None, "--train", help="training JSONL"),
     dev_file: Path = typer.Option(None, "--dev", help="development JSONL"),
     test_file: Path = typer.Option(None, "--test", help="test JSONL"),
     taxonomy: Path = typer.Option(None, "--taxonomy", "-t", help="taxonomy (with --train …)"),
-    loss: str = typer.Option("conditional_softmax", help="bce, conditional_sigmoid, "
-                             "conditional_softmax, conditional_softmax_la, leaf_softmax, champ"),
-    encoder: str = typer.Option("tfidf", help="tfidf, frozen or finetune"),
-    model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
-    epochs: int = typer.Option(None), batch_size: int = typer.Option(None),
-    lr_head: float = typer.Option(None), lr_encoder: float = typer.Option(None),
-    decoder: str = typer.Option(None, help="decoder for model selection and test predictions"),
-    threshold: float = typer.Option(None), seed: int = typer.Option(None),
-    multi_path: str = typer.Option(None, "--multi-path", help="training documents with several "
-                                   "paths: split (default; softmax losses split the target mass), "
-                                   "error (softmax losses refuse), first (keep the path listed "
-                                   "first) or drop"),
     config: Path = typer.Option(None, help="JSON file of TrainConfig fields (options override)"),
     tune: str = typer.Option(None, "--tune", metavar="METRIC", help="after training, tune the "
                              "decoder's threshold (threshold, top_down) or beta (optimal*) on dev "
@@ -280,18 +272,15 @@ def train(
     resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
 ) -> None:
     """Train a classifier; writes the model, logs, dev and test probabilities, predictions and
-    metrics. ``--tune`` sets the decoder's parameter to its best dev value before the test."""
+    metrics. ``--tune`` sets the decoder's parameter to its best dev value before the test.
+
+    The options under "TrainConfig fields" override ``--config``, which overrides their defaults."""
     from htc.data import write_jsonl
     from htc.decoding import METRICS, decode
     from htc.metrics import report
-    from htc.training import TrainConfig, Trainer
+    from htc.training import Trainer
 
-    fields = TrainConfig.load(config).to_dict() if config else {}
-    overrides = dict(loss=loss, encoder=encoder, model=model, epochs=epochs, batch_size=batch_size,
-                     lr_head=lr_head, lr_encoder=lr_encoder, decoder=decoder, threshold=threshold,
-                     seed=seed, multi_path=multi_path)
-    fields.update({k: v for k, v in overrides.items() if v is not None})
-    cfg = TrainConfig(**fields)
+    cfg = build_config(TrainConfig, options, TrainConfig.load(config).to_dict() if config else {})
     if tune is not None:  # refuse before training
         check_tuning(cfg.decoder, tune)
     tax, tr, dv, te, split = _load_splits(data, train_file, dev_file, test_file, taxonomy, cfg.seed)

@@ -148,7 +148,7 @@ def test_train_multi_path_option(tmp_path):
         result = json.loads((out / "result.json").read_text())
         assert result["config"]["multi_path"] == option and result["multi_path_docs"] > 0
     res = runner.invoke(app, [*base, "--multi-path", "keep", "--out", str(tmp_path / "k")])
-    assert res.exit_code == 2 and "multi_path must be one of" in res.output
+    assert res.exit_code == 2 and "--multi-path must be one of" in res.output
 
 
 def tuning_files(tmp_path):

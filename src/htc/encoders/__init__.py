@@ -6,8 +6,7 @@ from htc.encoders.finetune import FinetuneEncoder
 from htc.encoders.frozen import FrozenEncoder
 from htc.encoders.pretrained import DEFAULT_ENCODER, load_encoder, resolve_model_path
 from htc.encoders.tfidf import TfidfEncoder
-
-ENCODERS = ("tfidf", "frozen", "finetune")
+from htc.train_config import ENCODERS  # the names, defined where the CLI reads them without torch
 
 __all__ = ["DEFAULT_ENCODER", "ENCODERS", "FinetuneEncoder", "FrozenEncoder", "TfidfEncoder",
            "load_encoder", "resolve_model_path"]

@@ -19,9 +19,8 @@ from htc.losses.conditional import (
 )
 from htc.losses.leaf import LeafSoftmaxLoss
 from htc.taxonomy import Taxonomy
+from htc.train_config import LOSSES  # the names, defined where the CLI reads them without torch
 
-LOSSES = ("bce", "conditional_sigmoid", "conditional_softmax", "conditional_softmax_la",
-          "leaf_softmax", "champ")
 #: losses whose model is a distribution over single paths: several paths per document need
 #: ``multi_positive`` (split target mass); the others model each label and take them natively
 SINGLE_PATH_LOSSES = ("conditional_softmax", "conditional_softmax_la", "leaf_softmax")

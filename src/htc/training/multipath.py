@@ -26,8 +26,7 @@ from htc.data import Corpus, DataError
 from htc.losses import SINGLE_PATH_LOSSES
 from htc.stats import end_labels
 from htc.taxonomy import Taxonomy
-
-MULTI_PATH = ("split", "error", "first", "drop")
+from htc.train_config import MULTI_PATH
 
 
 class MultiPathError(DataError):
