@@ -67,6 +67,12 @@ def _model_of(model: str | None, model_option: str | None) -> str:
 _MODEL_HELP = "Model folder, or a shipped name such as tiny-n3 (also as --model)."
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _load(model: str):
     from .model import load_model, max_digits_of
 
@@ -97,22 +103,29 @@ def eval_length(
     from dataclasses import asdict
 
     from rich.console import Console
-    from rich.progress import Progress
     from rich.table import Table
 
-    from .evaluate import length_table, markdown_table, table_rows
+    from .arithmetic import EVAL_KINDS, eval_set
+    from .evaluate import generation_seconds, length_table, markdown_table, table_rows
+    from .progress import Progress, duration
 
     model = _model_of(model, model_option)
     m, _, n = _load(model)
     n = max_digits or n
     temps = (0.0, temperature) if sampled else (0.0,)
     t0 = time.time()
+    lengths = range(n, n + extra_lengths + 1)
+    n_cells = len(EVAL_KINDS) * len(temps) * len(lengths)
     try:
-        with Progress(transient=True) as bar:
-            task = bar.add_task("eval-length", total=1)
+        sample = [p for d in lengths for kind in EVAL_KINDS for p in eval_set(d, kind, size=min(size, 50), seed=seed)]
+        guess = generation_seconds(m, sample) * len(temps) * size / min(size, 50)
+        typer.echo(f"eval-length: {n_cells} cells ({len(EVAL_KINDS)} sets × {len(temps)} decodings × digits "
+                   f"{n}..{n + extra_lengths}) × {size:,} problems = {n_cells * size:,} generations; about "
+                   f"{duration(guess)} on {_threads()} thread(s) (a rough guess; the progress lines give an ETA)")
+        with Progress("eval-length", n_cells * size, unit="generations") as bar:
             cells = length_table(
                 m, n, size=size, temperatures=temps, extra_lengths=extra_lengths, batch_size=batch_size,
-                seed=seed, progress=lambda d, t: bar.update(task, completed=d, total=t),
+                seed=seed, progress=lambda d, t: bar.update(d),
             )
     except ValueError as e:
         fail(str(e))
@@ -123,7 +136,7 @@ def eval_length(
     for r in rows:
         table.add_row(*r)
     Console(width=160).print(table)
-    typer.echo(f"wall time: {time.time() - t0:.1f}s")
+    typer.echo(f"wall time: {duration(time.time() - t0)}")
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(markdown_table(cells, n) + "\n")
@@ -180,7 +193,7 @@ def certainty(
     (out_dir / "delta_j.json").write_text(json.dumps(
         [{"kind": k, "temperature": t, **asdict(r)} for k, t, r in rows], indent=1) + "\n")
     example = next((g for g in gens if not g.correct and g.critical.any()), gens[0])
-    heatmap_png(example, out_dir / "heatmap.png")
+    heatmap_png(example, out_dir / "heatmap.png", measure=f"Shannon certainty J at T={temperature:g}")
     (out_dir / "heatmap.html").write_text(heatmap_html(gens[:10], title=f"{model}: certainty (Shannon, T={temperature:g})"))
     typer.echo(f"files: {out_dir}/delta_j.md, delta_j.json, heatmap.png, heatmap.html")
 

@@ -234,8 +234,24 @@ def heatmap_html(gens: Sequence[Generation], title: str = "certainty") -> str:
     return "".join(parts)
 
 
-def heatmap_png(gen: Generation, path, title: str = "") -> None:
-    """PNG of one output, one cell per character coloured by certainty (like the paper's Fig. 5)."""
+def certainty_range(values: np.ndarray, low: float = 1.0) -> tuple[float, float]:
+    """Colour-scale limits fitted to the data: from the ``low`` percentile (a few outliers do not stretch the
+    scale) to 1, widened to at least 0.05.
+
+    >>> certainty_range(np.array([0.80, 0.9, 0.95, 1.0]))
+    (0.8, 1.0)
+    >>> certainty_range(np.array([0.99, 1.0]))
+    (0.95, 1.0)
+    """
+    if values.size == 0:
+        return 0.0, 1.0
+    lo = float(np.floor(np.percentile(values, low) * 100) / 100)
+    return max(0.0, min(lo, 0.95)), 1.0
+
+
+def heatmap_png(gen: Generation, path, title: str = "", measure: str = "certainty J") -> None:
+    """PNG of one output, one cell per character coloured by certainty (like the paper's Fig. 5); the colour
+    scale spans the data (:func:`certainty_range`), ``measure`` names it on the colour bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,7 +270,8 @@ def heatmap_png(gen: Generation, path, title: str = "") -> None:
     for r, line in enumerate(lines):
         for c, (_, v, _) in enumerate(line):
             grid[r, c] = v
-    im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    vmin, vmax = certainty_range(grid[np.isfinite(grid)])
+    im = ax.imshow(grid, cmap="RdYlGn", vmin=vmin, vmax=vmax, aspect="auto")
     for r, line in enumerate(lines):
         for c, (ch, _, crit) in enumerate(line):
             ax.text(c, r, ch, ha="center", va="center", fontsize=7, family="monospace",
@@ -263,8 +280,11 @@ def heatmap_png(gen: Generation, path, title: str = "") -> None:
                 ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=1.5, ec="black"))
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("character of the line", fontsize=8)
+    ax.set_ylabel("output line", fontsize=8)
     ax.set_title(title or f"{gen.problem.a}+{gen.problem.b}: certainty per token (boxed: critical)", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
+    bar = fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, extend="min" if vmin > 0 else "neither")
+    bar.set_label(measure + " (1: certain)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,4 +1,4 @@
-"""A CPU tour of the testbed: ``python -m critkl.demo`` (or ``make demo-critkl``), about 8 minutes.
+"""A CPU tour of the testbed: ``python -m critkl.demo`` (or ``make demo-critkl``), about 8 minutes on 2 cores.
 
 1. The shipped ``tiny-n3`` model: one scratchpad generation, the length-generalization table on
    small samples, and the certainty / critical-token summary on 4-digit problems (about a minute).
@@ -6,8 +6,8 @@
    N+1) with the prioritized KL, two seeds in parallel; the plot of held-out accuracy over training
    ends above the start model.
 
-Everything goes to ``outputs/critkl-demo/`` (or the folder given as the first argument);
-``python -m critkl.demo OUT --no-rl`` runs the tour only.
+Everything goes to ``runs/critkl-demo/`` (or the folder given as the first argument), and the demo ends with
+the list of the reports and plots it wrote; ``python -m critkl.demo OUT --no-rl`` runs the tour only.
 """
 
 from __future__ import annotations
@@ -20,18 +20,22 @@ from rich.console import Console
 from rich.table import Table
 
 
-def main(out_dir: str = "outputs/critkl-demo", size: int = 40, certainty_samples: int = 20, rl: bool = True) -> None:
+def main(out_dir: str = "runs/critkl-demo", size: int = 40, certainty_samples: int = 20, rl: bool = True) -> None:
     from . import Problem, generate, is_correct, load_pretrained
-    from .arithmetic import eval_set
+    from .arithmetic import EVAL_KINDS, eval_set
     from .critical import analyse, delta_j_table, heatmap_html, heatmap_png, per_name_certainty
     from .evaluate import length_table, markdown_table, table_rows
     from .model import max_digits_of
+    from .progress import Progress
     from .report import delta_j_markdown, delta_j_rich
 
     console = Console(width=max(Console().width, 150))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
+    console.print("critkl demo: the testbed tour on tiny-n3 (about 1 min), then "
+                  + ("RL that learns on tiny-n4 (about 7 min on 2 cores)" if rl else "no RL (--no-rl)")
+                  + f"; everything goes to {out}/", highlight=False)
 
     model, tokenizer = load_pretrained("tiny-n3")
     n = max_digits_of(model)
@@ -47,7 +51,12 @@ def main(out_dir: str = "outputs/critkl-demo", size: int = 40, certainty_samples
     console.print(f"-> exact match: {is_correct(text, problem.a, problem.b)}")
 
     console.rule(f"2. length generalization (greedy, {size} problems per cell, 95% bootstrap)")
-    cells = length_table(model, n, size=size, temperatures=(0.0,), extra_lengths=2)
+    cells_total = len(EVAL_KINDS) * 3 * size
+    with Progress("length table", cells_total, unit="generations", file=console.file) as bar:
+        bar.line(f"{len(EVAL_KINDS)} sets × 3 lengths × {size} problems: {cells_total} greedy generations (about "
+                 "20 s on 2 idle cores, more on a busy machine; wrong answers run to their length budget)")
+        cells = length_table(model, n, size=size, temperatures=(0.0,), extra_lengths=2,
+                             progress=lambda d, t: bar.update(d))
     header, rows = table_rows(cells, n)
     table = Table()
     for h in header:
@@ -61,35 +70,43 @@ def main(out_dir: str = "outputs/critkl-demo", size: int = 40, certainty_samples
     console.rule(f"3. certainty and critical tokens ({certainty_samples} greedy generations, {digits} digits)")
     problems = eval_set(digits, "identical", size=certainty_samples, seed=0)
     rows_j, gens = [], None
-    for source in ("generated", "ground_truth"):
-        for kind in ("shannon", "max_prob"):
-            g = analyse(model, problems, n, source=source, kind=kind, temperature=1.0)
-            try:
-                rows_j.append((f"{kind} ({source})", 1.0, delta_j_table(g, n, source=source)))
-            except ValueError:
-                console.print(f"  {source}/{kind}: no output reached a critical state "
-                              "(the model went wrong earlier); row skipped", markup=False)
-                continue
-            if kind == "shannon" and (gens is None or source == "generated"):
-                gens = g
+    with Progress("certainty", 4, unit="analyses (greedy outputs or gold, × 2 measures)",
+                  file=console.file) as bar:
+        for source in ("generated", "ground_truth"):
+            for kind in ("shannon", "max_prob"):
+                g = analyse(model, problems, n, source=source, kind=kind, temperature=1.0)
+                bar.update(advance=1, info=f"{source}/{kind}")
+                try:
+                    rows_j.append((f"{kind} ({source})", 1.0, delta_j_table(g, n, source=source)))
+                except ValueError:
+                    bar.line(f"  {source}/{kind}: no output reached a critical state "
+                             "(the model went wrong earlier); row skipped")
+                    continue
+                if kind == "shannon" and (gens is None or source == "generated"):
+                    gens = g
     console.print(delta_j_rich(rows_j, title="ΔJ = J(token) - mean J(other tokens of the output), like Table 1"))
     for name, (mean, count) in per_name_certainty(gens).items():
         console.print(f"  mean J (Shannon) at {name:<32} {mean:.3f}  (n={count})", markup=False)
     (out / "delta_j.md").write_text(delta_j_markdown(rows_j) + "\n")
     example = next((g for g in gens if not g.correct and g.critical.any()), gens[0])
-    heatmap_png(example, out / "heatmap.png")
+    heatmap_png(example, out / "heatmap.png", measure="Shannon certainty J at T=1")
     generated = analyse(model, problems[:10], n, source="generated")
     (out / "heatmap.html").write_text(
         heatmap_html(generated, title="tiny-n3 greedy outputs on 4-digit problems: certainty (Shannon, T=1)"))
 
-    files = [out / f for f in ("length_table.md", "delta_j.md", "heatmap.png", "heatmap.html")]
+    files = [(out / "length_table.md", "report: the length-generalization table"),
+             (out / "delta_j.md", "report: the ΔJ table of certainty at critical tokens"),
+             (out / "heatmap.png", "plot: certainty per token of one output, critical tokens boxed"),
+             (out / "heatmap.html", "the same for 10 outputs, in a browser")]
     if rl:
         console.rule("4. RL that learns: tiny-n4 on 5 digits (its N+1), 2 seeds in parallel")
-        files += rl_demo(out / "rl", console=console)
+        rl_files = rl_demo(out / "rl", console=console)
+        files += [(rl_files[0], "plot: held-out and in-distribution accuracy over RL training")]
+        files += [(f, "log: every collect and evaluation of one RL run") for f in rl_files[1:]]
     console.rule("files")
-    for f in files:
-        console.print(f"  {f}")
-    console.print(f"done in {time.time() - t_start:.0f}s")
+    console.print(f"critkl demo done in {time.time() - t_start:.0f} s; wrote:", highlight=False)
+    for f, what in files:
+        console.print(f"  {f}  ({what})", markup=False, highlight=False, soft_wrap=True)
 
 
 # The demo's RL recipe: the cpu-scale study settings (critkl.study.experiments.SCALE_SETTINGS["cpu"]) with
@@ -104,7 +121,7 @@ def rl_demo(out: Path, seeds: int = 2, console: Console | None = None, overrides
     accuracy. ``overrides`` replace settings of the recipe (``RLConfig`` fields). Returns the files
     written (the plot first). Finished runs are read back.
 
-    >>> rl_demo(Path("outputs/critkl-demo/rl"))  # doctest: +SKIP
+    >>> rl_demo(Path("runs/critkl-demo/rl"))  # doctest: +SKIP
     """
     import numpy as np
 
@@ -121,7 +138,8 @@ def rl_demo(out: Path, seeds: int = 2, console: Console | None = None, overrides
     digits = base.get("train_digits") or "N+1"
     console.print(f"{label}: {seeds} runs × {base['episodes']} episodes, Adam lr {base['lr']:g}, policy "
                   f"temperature {base['policy_temperature']:g}; held-out: {base['test_episodes']} fixed "
-                  f"{digits}-digit problems, every {base['eval_every']} collects. A line per finished run:")
+                  f"{digits}-digit problems, every {base['eval_every']} collects. Progress lines follow the runs' "
+                  "logs; a line per finished run:", highlight=False)
     t0 = time.time()
     runs = run_all(base, [arm], seeds, out, jobs=min(seeds, 2), console=console)
     logs = [read_log(folder) for _, _, folder in runs]

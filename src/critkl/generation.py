@@ -170,12 +170,13 @@ def generate(
     seed: int = 0,
     max_new_tokens: int | None = None,
     fast: bool = True,
+    progress=None,
 ) -> list[str]:
     """Continuations (text after the prompt) for a list of problems, in order.
 
     ``max_new_tokens`` defaults to each problem's all-9s continuation length + 100,
     capped by the context; a problem whose own continuation cannot fit raises
-    :class:`ContextTooLongError`.
+    :class:`ContextTooLongError`. ``progress(n)`` is called after each batch with its ``n`` problems.
 
     >>> model, _ = load_pretrained("tiny-n3")  # doctest: +SKIP
     >>> generate(model, [Problem(57, 8)])[0].endswith("6 5\\n")  # doctest: +SKIP
@@ -207,4 +208,6 @@ def generate(
         )
         for i, o in zip(idx, outs, strict=True):
             texts[i] = decode(o)
+        if progress is not None:
+            progress(len(idx))
     return texts

@@ -21,6 +21,10 @@ def test_eval_length_small(tmp_path):
         (k, t, d) for k in ("identical", "varying") for t in (0.0, 1.0) for d in (3, 4)
     }
     assert "identical (T4)" in res.output and "varying (T5)" in res.output
+    # the cost is stated up front, and progress is reported in plain lines when the output is not a terminal
+    first = res.output.splitlines()[0]
+    assert first.startswith("eval-length: 8 cells") and "48 generations" in first and "about" in first
+    assert "eval-length: 48/48 generations (100%)" in res.output
 
 
 def test_certainty_small(tmp_path):

@@ -28,6 +28,10 @@ def test_rl_demo_plots_labelled_panels_and_summarizes(tmp_path, monkeypatch, cap
     assert all(x and y and t for x, y, t in panels), panels
     out = capsys.readouterr().out
     assert "mean over seeds" in out and "accuracy.png" in out
+    # what runs and roughly how long, then progress followed from the runs' logs (plain lines: not a terminal)
+    assert "2 runs (0 already done) on 2 process(es)" in out and "64 episodes to train, about" in out
+    assert "RL (2 runs): 64/64 episodes (100%)" in out
+    assert out.count("done: ") == 2 and "held-out accuracy" in out
     before = files[1].read_text()
     demo.rl_demo(tmp_path, seeds=2, overrides=TINY)  # finished runs are read back, not retrained
     assert files[1].read_text() == before

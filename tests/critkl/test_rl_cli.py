@@ -20,6 +20,13 @@ def test_rl_command_runs_and_logs(tmp_path):
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in recs] == [0, 1]
+    # short lines for a person (what runs, then one per evaluation); the JSON records stay in log.jsonl
+    lines = res.output.splitlines()
+    assert lines[0].startswith("RL from ") and "2 episodes in 1 collects of 2" in lines[0]
+    assert not any(line.startswith("{") for line in lines)
+    evals = [line for line in lines if "held-out acc" in line]
+    assert len(evals) == 2 and evals[0].startswith("start model") and evals[1].startswith("episode 2/2 · reward ")
+    assert all("elapsed" in line and len(line) < 200 for line in evals)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["algo"] == "ppo" and saved["test_episodes"] == 2 and saved["certainty"] == "shannon"  # the default paper variant
 

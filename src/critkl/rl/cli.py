@@ -3,13 +3,32 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
 import typer
 
 from ..cli_adapter import config_command, fail
-from .config import RLConfig
+from .config import RLConfig, rough_seconds
+
+
+def evaluation_line(rec: dict, total: int, times: str) -> str:
+    """One short line per evaluation: episode, reward, accuracies, KL, elapsed time and ETA.
+
+    >>> evaluation_line({"episodes": 64, "train_reward": 0.25, "train_acc": 0.25, "kl": 0.0012,
+    ...                  "heldout_acc_sampled": 0.125, "heldout_p_gold": 0.08}, 960, "10s elapsed")
+    'episode 64/960 · reward 0.250 · train acc 0.250 · held-out acc 0.125, p(gold) 0.080 · KL 0.0012 · 10s elapsed'
+    """
+    parts = [f"episode {rec['episodes']:,}/{total:,}" if rec["episodes"] else "start model"]
+    if "train_reward" in rec:
+        parts.append(f"reward {rec['train_reward']:.3f} · train acc {rec['train_acc']:.3f}")
+    parts.append(f"held-out acc {rec['heldout_acc_sampled']:.3f}"
+                 + (f", p(gold) {rec['heldout_p_gold']:.3f}" if "heldout_p_gold" in rec else ""))
+    if "in_dist_acc_sampled" in rec:
+        parts.append(f"in-dist acc {rec['in_dist_acc_sampled']:.3f}")
+    if "kl" in rec:
+        parts.append(f"KL {rec['kl']:.2g}")
+    return " · ".join(parts + [times])
 
 
 def _rl(
@@ -19,16 +38,37 @@ def _rl(
                                      "folder that holds a checkpoint is refused."),
     until: int = typer.Option(0, help="Stop after this iteration's checkpoint (0: run to the end)."),
 ) -> None:
-    """RL fine-tuning (A2C/PPO) with no, standard or prioritized KL; one JSON line per update."""
+    """RL fine-tuning (A2C/PPO) with no, standard or prioritized KL; a short line per evaluation (every
+    record in OUT/log.jsonl)."""
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
     if not resume and checkpoint.is_file():
         fail(f"{checkpoint} holds an earlier run: add --resume to continue it, or give another --out "
              "(or delete the folder) to start afresh")
-    from .trainer import train
+    import torch
 
-    final = train(config, resume=resume, until=until or None,
-                  on_record=lambda r: typer.echo(json.dumps({k: round(v, 5) if isinstance(v, float) else v
-                                                             for k, v in r.items()})))
+    from ..progress import Progress, duration
+    from .trainer import Trainer
+
+    trainer = Trainer(config)
+    c = trainer.config
+    collects = math.ceil(c.episodes / c.episodes_per_collect)
+    total = collects * c.episodes_per_collect
+    secs = rough_seconds(c, torch.get_num_threads())
+    guess = ("; the progress lines give an ETA" if secs is None else
+             f"; about {duration(secs)} on {torch.get_num_threads()} thread(s) (a rough guess; the progress lines "
+             "give an ETA)")
+    typer.echo(f"RL from {c.model} on {trainer.n + trainer.k}-digit problems: {total:,} episodes in {collects} "
+               f"collects of {c.episodes_per_collect}, {c.kl} KL (α={c.alpha:g}), {c.algo}, lr {c.lr:g}; held-out "
+               f"test on {c.test_episodes} problems every {c.eval_every} collect(s){guess}. Records: "
+               f"{Path(c.out_dir) / 'log.jsonl'}")
+    with Progress("RL", total, unit="episodes") as bar:
+        def on_record(rec: dict) -> None:
+            if "train_reward" in rec:
+                bar.update(rec["episodes"], info=f"reward {rec['train_reward']:.3f} · KL {rec['kl']:.2g}")
+            if "heldout_acc_sampled" in rec:
+                bar.line(evaluation_line(rec, total, bar.times()))
+
+        final = trainer.run(resume=resume, until=until or None, on_record=on_record)
     typer.echo(f"{'checkpoint' if until else 'final model'}: {final}")
 
 

@@ -154,3 +154,24 @@ def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> lis
     """
     return sorted(k for k in set(stored) | set(wanted) if k not in ignore and stored.get(k) != wanted.get(k))
 
+
+
+# Thread-seconds per training episode and per evaluated problem of a shipped tiny model (5-digit problems at
+# policy temperature 1), fitted to the demo's runs on a 2-core machine: rough, and slower at temperatures
+# where outputs run to their length budget, on a busy machine, or with larger models.
+TINY_EPISODE_S, TINY_EVAL_S = 0.3, 0.06
+
+
+def rough_seconds(config: RLConfig, threads: int = 1) -> float | None:
+    """A rough time for a run of a shipped ``tiny-`` model on ``threads`` CPU threads; ``None`` for other models.
+
+    >>> round(rough_seconds(RLConfig(model="tiny-n4", episodes=960, episodes_per_collect=32, eval_every=5,
+    ...                              test_episodes=256, in_dist_episodes=64)))
+    422
+    """
+    if not str(config.model).startswith("tiny-"):
+        return None
+    collects = -(-config.episodes // config.episodes_per_collect)
+    evals = 1 + collects // config.eval_every + (collects % config.eval_every > 0)
+    return (collects * config.episodes_per_collect * TINY_EPISODE_S
+            + evals * (config.test_episodes + config.in_dist_episodes) * TINY_EVAL_S) / max(threads, 1)

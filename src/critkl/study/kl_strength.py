@@ -29,7 +29,7 @@ import numpy as np
 from .aggregate import HELDOUT, paired, read_log, run_summary, t_half_width
 from .experiments import Arm
 from .power import judge, power_sentence
-from .report import new_figure, save_figure
+from .report import MIN_SEEDS_FOR_BANDS, new_figure, save_figure
 
 ALPHAS = (0.01, 0.1, 1.0, 5.0)
 FOCAL_ALPHA = 5.0  # the paper's α (Table 3): the comparison the claim is about
@@ -196,13 +196,15 @@ def plot_dose_response(summary: dict[str, dict], path: Path, focal: float = FOCA
             for f, style, suffix in ([(field, "-o", "")] if field not in pairs else
                                      [(field, "-o", ""), (pairs[field], "--s", " (critical)")]):
                 m = np.array([r[f][0] for r in rows])
-                h = np.array([r[f][1] for r in rows])
+                # no interval from fewer than MIN_SEEDS_FOR_BANDS seeds (a 2-seed t-interval says nothing)
+                h = np.array([r[f][1] if r["seeds"] >= MIN_SEEDS_FOR_BANDS else 0.0 for r in rows])
                 ax.errorbar(x, m, yerr=h, fmt=style, color=colors[kl], capsize=3, ms=4,
                             label=f"{names[kl]}{suffix}")
         if nokl is not None and field in ("gain", "gold_gain", "in_dist_end"):
             m, h = nokl[field]
             ax.axhline(m, color="grey", ls=":", label="no KL (α=0)")
-            ax.axhspan(m - h, m + h, color="grey", alpha=0.15)
+            if nokl["seeds"] >= MIN_SEEDS_FOR_BANDS:
+                ax.axhspan(m - h, m + h, color="grey", alpha=0.15)
         if field == "grad_ratio":
             ax.axhline(1.0, color="black", lw=0.8, ls=":")
             ax.text(0.02, 1.1, "KL pull = reward pull", fontsize=7, transform=ax.get_yaxis_transform())
@@ -219,19 +221,21 @@ def plot_dose_response(summary: dict[str, dict], path: Path, focal: float = FOCA
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    save_figure(fig, path, "KL strength: mean over seeds ± 95% t-interval (dashed line: the paper's α)")
+    save_figure(fig, path, f"KL strength: mean over seeds ± 95% t-interval (from {MIN_SEEDS_FOR_BANDS} seeds on; "
+                "dashed line: the paper's α)")
 
 
 def plot_weights(settings: list[tuple[str, np.ndarray, np.ndarray]], path: Path) -> None:
     """Histograms of log10 w on critical vs other gold tokens, one panel per weight setting."""
     fig, axes = new_figure(1, len(settings), 5.5, 3.8)
-    bins = np.linspace(-8, 0, 41)
+    bins = np.linspace(-8, 0, 33)
     for ax, (title, w_crit, w_other) in zip(axes[0], settings, strict=True):
-        for w, label, color in ((w_other, "non-critical tokens", "tab:blue"),
-                                (w_crit, "critical tokens", "tab:red")):
-            lw = np.log10(np.clip(w, 1e-8, 1.0))
-            ax.hist(lw, bins=bins, weights=np.full(lw.size, 1.0 / max(lw.size, 1)), alpha=0.55,
-                    color=color, label=f"{label} (median w = {np.median(w):.2g})")
+        # side by side in each bin, so neither series hides the other
+        lws = [np.log10(np.clip(w, 1e-8, 1.0)) for w in (w_other, w_crit)]
+        ax.hist(lws, bins=bins, weights=[np.full(x.size, 1.0 / max(x.size, 1)) for x in lws],
+                color=["tab:blue", "tab:red"], edgecolor="none",
+                label=[f"{name} (median w = {np.median(w):.2g})" for name, w in
+                       (("non-critical tokens", w_other), ("critical tokens", w_crit))])
         ax.axvline(np.log10(0.5), color="black", ls=":", lw=0.8)
         ax.set_xlabel("log10 w  (values below 1e-8 are drawn at -8)")
         ax.set_ylabel("share of tokens")

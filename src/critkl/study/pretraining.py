@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .experiments import PRETRAIN_DIGITS
+from .report import style
 from .runner import run_parallel
 
 Curve = dict[int, tuple[float, float, float]]  # digits -> (accuracy, low, high)
@@ -101,12 +102,14 @@ def plot_lengths(curves: dict[str, dict[int, Curve]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
     for ax, (kind, by_n) in zip(axes[0], curves.items(), strict=True):
-        for n, c in sorted(by_n.items()):
+        for i, (n, c) in enumerate(sorted(by_n.items())):
             d = sorted(c)
             m = np.array([c[x][0] for x in d])
             err = np.array([[c[x][0] - c[x][1] for x in d], [c[x][2] - c[x][0] for x in d]])
-            ax.errorbar(d, m, yerr=err, marker="o", ms=4, capsize=3, label=f"N = {n}")
-        ax.set_title(f"{kind} digit (greedy)")
+            # a marker and line style per N: curves meet at 0 and 1, where colour alone hides them
+            ax.errorbar(np.array(d) + 0.04 * (i - (len(by_n) - 1) / 2), m, yerr=err, ms=5, capsize=3,
+                        label=f"N = {n}", **style(i))
+        ax.set_title(f"{kind} digit (greedy; 95% bootstrap intervals over problems)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("operand length (digits)")
         ax.set_ylabel("exact-match accuracy")
@@ -116,6 +119,34 @@ def plot_lengths(curves: dict[str, dict[int, Curve]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _run_watched(calls: dict, jobs: int, steps: int, out: Path, console) -> dict[int, dict]:
+    """``run_parallel`` of the models, reporting the steps done across them (read from their ``log.jsonl``)
+    while they train; after its last step each model measures its length table for a few minutes."""
+    import threading
+
+    from ..progress import Progress
+    from .runner import LogWatch, every
+
+    watch = LogWatch(out / f"n{n}" for n in calls)
+    lock = threading.Lock()
+    with Progress(f"pre-training ({len(calls)} models; then each one's length table)", steps * len(calls),
+                  unit="steps", file=getattr(console, "file", None), enabled=console is not None) as bar:
+        def report() -> None:
+            with lock:
+                watch.poll()
+                bar.update(watch.total("step"))
+
+        def done(n: int, result: dict) -> None:
+            with lock:
+                bar.line(f"done: N = {n} ({result['seconds'] / 60:.1f} min)")
+
+        stop = every(5.0, report)
+        try:
+            return run_parallel(_train_and_measure, calls, jobs, done)
+        finally:
+            stop.set()
 
 
 def run_pretraining(scale: str, out: Path, overrides: dict, jobs: int = 0, console=None) -> tuple[list[str], dict]:
@@ -129,14 +160,12 @@ def run_pretraining(scale: str, out: Path, overrides: dict, jobs: int = 0, conso
     cores = os.cpu_count() or 1
     jobs = max(1, min(jobs or cores, len(digits)))
     threads = max(1, cores // jobs)
-    say = console.print if console is not None else (lambda *a, **k: None)
+    say = (lambda text: console.print(text, soft_wrap=True, highlight=False)) if console is not None else (lambda text: None)
     say(f"pre-training N = {list(digits)}, {size}, {steps} steps each, on {jobs} process(es) × {threads} thread(s)")
     args = {n: (n, size, steps, str(out / f"n{n}"), eval_size, threads, scale == "cpu", SCALE_RECIPES[scale])
             for n in digits}
     calls = {n: args[n] for n in sorted(digits, reverse=True)}  # longest first
-    data: dict[int, dict] = run_parallel(
-        _train_and_measure, calls, jobs,
-        lambda n, result: say(f"done: N = {n} ({result['seconds'] / 60:.1f} min)"))
+    data = _run_watched(calls, jobs, steps, out, console)
     curves = {kind: {n: greedy_curve(data[n]["cells"], kind) for n in sorted(data)}
               for kind in ("identical", "varying")}
     out.mkdir(parents=True, exist_ok=True)

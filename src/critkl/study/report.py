@@ -32,22 +32,39 @@ def save_figure(fig, path: Path, title: str) -> None:
 
 MIN_SEEDS_FOR_BANDS = 3  # a t-interval from 2 seeds (t = 12.7) spans the whole axis and says nothing
 
+# marker and line style of the i-th series, so lines that coincide stay distinguishable (and in the legend)
+# (no dotted style: dotted lines are single seeds)
+STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", (0, (5, 1))), ("v", (0, (3, 1, 1, 1, 1, 1))),
+          ("P", (0, (8, 2, 1, 2))), ("X", (0, (10, 3))))
+
+
+def style(i: int) -> dict:
+    """Keyword arguments of ``ax.plot`` for the ``i``-th series."""
+    marker, ls = STYLES[i % len(STYLES)]
+    return {"marker": marker, "ls": ls}
+
 
 def _plot_curves(ax, arms_logs: dict, labels: dict, key: str) -> None:
-    """Mean over seeds per arm, with a 95% t-band from 3 seeds on; below that, each seed as a thin line."""
-    for name, logs in arms_logs.items():
+    """Mean over seeds per arm, with a 95% t-band where at least ``MIN_SEEDS_FOR_BANDS`` seeds have the point;
+    an arm with fewer seeds shows each seed as a thin dotted line instead (one legend entry says so)."""
+    seed_lines = False
+    for i, (name, logs) in enumerate(arms_logs.items()):
         c = curve(logs, key)
         if not c["episodes"]:
             continue
         x, m, h = np.array(c["episodes"]), np.array(c["mean"]), np.array(c["half"])
-        (line,) = ax.plot(x, m, marker="o", ms=3, label=labels[name])
+        (line,) = ax.plot(x, m, ms=4, label=labels[name], **style(i))
+        enough = np.array(c["n"]) >= MIN_SEEDS_FOR_BANDS
+        if enough.any():
+            ax.fill_between(x, m - h, m + h, where=enough, alpha=0.2, color=line.get_color(), lw=0)
         seeds = [log for log in logs if any(key in r for r in log)]
         if len(seeds) >= MIN_SEEDS_FOR_BANDS:
-            ax.fill_between(x, m - h, m + h, alpha=0.2, color=line.get_color())
             continue
         for log in seeds:
             pts = [(r["episodes"], r[key]) for r in log if key in r]
-            ax.plot(*zip(*pts, strict=True), color=line.get_color(), lw=0.8, alpha=0.45, ls=":")
+            ax.plot(*zip(*pts, strict=True), color=line.get_color(), lw=0.8, alpha=0.45, ls=":",
+                    label=None if seed_lines else f"each seed (under {MIN_SEEDS_FOR_BANDS} seeds: no band)")
+            seed_lines = True
     ax.set_xlabel("training episodes")
     ax.grid(alpha=0.3)
 

@@ -365,7 +365,7 @@ def _certainty(scale, seeds, out, overrides):
         if source == "generated":
             example = next((g for g in gens if not g.correct and g.critical.any()), gens[0])
             out.mkdir(parents=True, exist_ok=True)
-            heatmap_png(example, out / "heatmap.png")
+            heatmap_png(example, out / "heatmap.png", measure="Shannon certainty J at T=1")
     lines = [f"Model `{settings['model']}` (N = {n}), {samples} problems of {digits} digits "
              "(identical set, seed 0), Shannon certainty at T = 1 (paper Eq. 2). Paper, N = 3: "
              "ΔJ critical −0.33 ± 0.01, non-critical (min.) +0.0012 ± 0.0001.", "",

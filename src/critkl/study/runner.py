@@ -2,17 +2,21 @@
 
 Every run writes its own folder ``out/runs/<arm>/seed<k>/`` (``log.jsonl``, ``checkpoint.pt``,
 ``config.json``); rerunning the same command resumes unfinished runs and skips finished ones, so
-an interrupted study loses at most one collect per run.
+an interrupted study loses at most one collect per run. While they train, this process follows their
+``log.jsonl`` files and reports the progress of all of them (:class:`LogWatch`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..rl.config import RLConfig, config_diff
+from .aggregate import HELDOUT, read_log
 from .experiments import Arm
 
 
@@ -59,9 +63,65 @@ def _train_one(cfg: RLConfig, start_cache: Path | None = None) -> str:
     return str(train(cfg, resume=True, start_cache=start_cache))
 
 
+class LogWatch:
+    """The latest record of each ``log.jsonl`` being written by worker processes, read incrementally."""
+
+    def __init__(self, folders) -> None:
+        self.offsets = {Path(f): 0 for f in folders}
+        self.last: dict[Path, dict] = {}
+        self.last_eval: dict[Path, dict] = {}
+
+    def poll(self) -> None:
+        for folder, offset in self.offsets.items():
+            path = folder / "log.jsonl"
+            try:
+                if path.stat().st_size < offset:  # the run started afresh
+                    offset = 0
+                    self.last.pop(folder, None)
+                    self.last_eval.pop(folder, None)
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except OSError:
+                continue
+            end = chunk.rfind(b"\n") + 1  # whole lines only
+            self.offsets[folder] = offset + end
+            for line in chunk[:end].splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                self.last[folder] = rec
+                if HELDOUT in rec:
+                    self.last_eval[folder] = rec
+
+    def total(self, key: str) -> float:
+        return sum(r.get(key, 0) for r in self.last.values())
+
+
+def every(seconds: float, fn) -> threading.Event:
+    """Call ``fn()`` every ``seconds`` in a daemon thread until the returned event is set."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds):
+            fn()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return stop
+
+
+def _rl_note(folder: Path, rec: dict) -> str:
+    return f"{folder.parent.name}/{folder.name} {rec.get(HELDOUT, math.nan):.3f}"
+
+
 def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
             console=None) -> list[tuple[Arm, int, Path]]:
-    """Train every (arm, seed) not yet finished; returns ``(arm, seed, run folder)`` for all."""
+    """Train every (arm, seed) not yet finished; returns ``(arm, seed, run folder)`` for all.
+
+    With a ``console``, says what it starts and reports the progress of all runs (episodes done, the latest
+    held-out accuracy of each run, elapsed time and ETA): a line every few percent or ~20 s in a log, rich's
+    bar on a terminal."""
     cores = os.cpu_count() or 1
     todo, runs = [], []
     for arm in arms:
@@ -76,13 +136,53 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
     threads = max(1, cores // jobs)
     # every config is checked on construction (RLConfig.__post_init__), before anything starts
     configs = [run_config(base, arm, seed, out, threads) for arm, seed in todo]
-    say = console.print if console is not None else (lambda *a, **k: None)
+    say = (lambda text: console.print(text, soft_wrap=True, highlight=False)) if console is not None else (lambda text: None)
+    total = sum(math.ceil(c.episodes / c.episodes_per_collect) * c.episodes_per_collect for c in configs)
     say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) on {jobs} process(es) × "
-        f"{threads} thread(s)")
+        f"{threads} thread(s): {total:,} episodes to train" + (f", {rough_minutes(configs, jobs)}" if todo else ""))
     cache = Path(out) / "start_eval.json"  # every run from the same start model shares its first evaluation
-    run_parallel(_train_one, {cfg.out_dir: (cfg, cache) for cfg in configs}, jobs,
-                 lambda key, _: say(f"done: {key}"))
+    watch = LogWatch(Path(c.out_dir) for c in configs)
+    watch.poll()
+    from ..progress import Progress
+
+    with Progress(f"RL ({len(configs)} runs)", total, unit="episodes", done=watch.total("episodes"),
+                  file=getattr(console, "file", None), enabled=console is not None and bool(todo)) as bar:
+        lock = threading.Lock()
+
+        def report() -> None:
+            with lock:
+                watch.poll()
+                evals = sorted(watch.last_eval.items())
+                info = ("held-out acc " + ", ".join(_rl_note(f, r) for f, r in evals) if 0 < len(evals) <= 4
+                        else "" if watch.last else "loading the models and evaluating the start model")
+                bar.update(watch.total("episodes"), info=info)
+
+        def done(key, _) -> None:
+            rec = read_log(Path(key))
+            with lock:
+                bar.line(f"done: {key} (held-out accuracy {rec[0].get(HELDOUT, math.nan):.3f} at the start → "
+                         f"{rec[-1].get(HELDOUT, math.nan):.3f} at the end)")
+
+        stop = every(5.0, report)
+        try:
+            run_parallel(_train_one, {cfg.out_dir: (cfg, cache) for cfg in configs}, jobs,
+                         done if console is not None else None)
+        finally:
+            stop.set()
+        report()
     return runs
+
+
+def rough_minutes(configs: list[RLConfig], jobs: int) -> str:
+    """``"about 7m12s on 2 core(s)"`` for runs of the shipped tiny models (:func:`critkl.rl.config.rough_seconds`)."""
+    from ..progress import duration
+    from ..rl.config import rough_seconds
+
+    secs = [rough_seconds(c) for c in configs]
+    if not secs or None in secs:
+        return "ETA in the progress lines"
+    cores = min(os.cpu_count() or 1, max(jobs, 1) * max(c.threads or 1 for c in configs))
+    return f"about {duration(sum(secs) / cores)} on {cores} core(s) (rough)"
 
 
 def run_parallel(fn, calls: dict, jobs: int, on_done=None) -> dict:
