@@ -31,7 +31,7 @@ from rich.console import Console
 
 from htc.datasets import ConditionalSigmoidModel, random_taxonomy
 from htc.decoding import decode, tune_threshold
-from htc.intervals import t_interval
+from htc.intervals import MIN_SEEDS_FOR_BANDS, t_interval
 from htc.metrics import hierarchical_precision_recall_fscore
 from htc.stats import dataset_statistics
 from htc.taxonomy import Taxonomy
@@ -165,10 +165,11 @@ def plot(summary: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=False)
     width = 0.8 / len(DECODERS)
+    bars = summary[MODELS[0]]["vs_best_other"]["seeds"] >= MIN_SEEDS_FOR_BANDS  # no CI from 1-2 seeds
     for ax, (key, label) in zip(axes, METRICS.items()):
         for j, d in enumerate(DECODERS):
             means = [summary[m][d][key][0] for m in MODELS]
-            errs = [summary[m][d][key][1] for m in MODELS]
+            errs = [summary[m][d][key][1] for m in MODELS] if bars else None
             ax.bar(np.arange(len(MODELS)) + (j - len(DECODERS) / 2 + 0.5) * width, means, width,
                    yerr=errs, capsize=2, label=d, hatch="//" if d == "optimal_hf_multi" else None,
                    edgecolor="black" if d == "optimal_hf_multi" else None)
@@ -177,7 +178,7 @@ def plot(summary: dict, path: Path) -> None:
         ax.set_ylim(max(0.0, lo - 0.05), min(1.0, hi + 0.05))
         ax.set_xticks(np.arange(len(MODELS)), MODELS)
         ax.set_xlabel("model giving the marginals")
-        ax.set_ylabel(f"test {label} (mean, 95% CI)")
+        ax.set_ylabel(f"test {label} ({'mean, 95% CI' if bars else 'mean over seeds'})")
         ax.set_title(label)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(DECODERS), fontsize=8, frameon=False)

@@ -36,8 +36,10 @@ from htc.decoding import (
     tune_threshold,
 )
 from htc.decoding.path_model import MAJORITY, MARGIN
+from htc.intervals import MIN_SEEDS_FOR_BANDS, style
 from htc.losses import SINGLE_PATH_LOSSES, HierarchicalLoss
 from htc.metrics import hierarchical_precision_recall_fscore, hierarchical_scores_by_depth, report
+from htc.progress import Progress, duration
 from htc.taxonomy import Taxonomy
 from htc.training import TrainConfig, Trainer
 
@@ -46,8 +48,9 @@ LOSS_RUNS = (("bce", "bce", {}), ("cond_sigmoid", "conditional_sigmoid", {}),
              ("cond_softmax_la_0.5", "conditional_softmax_la", {"tau": 0.5}),
              ("cond_softmax_la_1", "conditional_softmax_la", {"tau": 1.0}),
              ("leaf_softmax", "leaf_softmax", {}), ("champ", "champ", {}))
-# relative cost of a run per loss (measured, frozen MiniLM on HWV), for scheduling only
+# relative cost of a run per loss (measured, frozen MiniLM on HWV), for scheduling and the time announced
 RUN_COST = {"champ": 1.3, "conditional_sigmoid": 1.2, "bce": 1.0}
+RUN_SECONDS = 20  # one run of cost 1.0, 20 epochs at most, on one thread (frozen MiniLM features, 2-core machine)
 DECODERS = ("threshold_0.5", "top_down_0.5", "greedy_leaf", "argmax_leaf", "top_down_tuned",
             "optimal_hf", "optimal", "optimal_hf_calibrated")
 METRICS = {"flat_micro_f": "flat micro-F1", "flat_macro_f": "flat macro-F1",
@@ -131,8 +134,11 @@ def encode_splits(cfg: ReproduceConfig, hwv, console: Console) -> tuple | None:
     else:
         enc = FrozenEncoder(cfg.model, max_length=tc.max_length)
     t = time.perf_counter()
-    feats = tuple(enc.transform(c.texts) for c in (hwv.train, hwv.dev, hwv.test))
-    console.print(f"features ({cfg.encoder}): {time.perf_counter() - t:.1f} s", highlight=False)
+    if cfg.encoder == "frozen":
+        feats = tuple(enc.transform(c.texts, file=console.file) for c in (hwv.train, hwv.dev, hwv.test))
+    else:
+        feats = tuple(enc.transform(c.texts) for c in (hwv.train, hwv.dev, hwv.test))
+    console.print(f"features ({cfg.encoder}): {duration(time.perf_counter() - t)}", highlight=False)
     return feats
 
 
@@ -204,7 +210,7 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
     t0 = time.perf_counter()
     hwv = load_hwv(cfg.data_dir, seed=0)
     console.print(f"HWV ({hwv.split}): train {len(hwv.train)} · dev {len(hwv.dev)} · test "
-                  f"{len(hwv.test)} · encoder {cfg.encoder} · {cfg.seeds} seed(s)")
+                  f"{len(hwv.test)} · encoder {cfg.encoder} · {cfg.seeds} seed(s)", soft_wrap=True)
     feats = encode_splits(cfg, hwv, console)
     # slowest losses first, so the last runs to finish are short ones (less idle tail)
     jobs_list = sorted([(name, loss, extra, seed) for seed in range(cfg.seeds)
@@ -215,30 +221,40 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
     threads = max(1, cores // jobs)
     raw: dict = {name: [] for name, _, _ in LOSS_RUNS}
 
+    guess = ""
+    if feats is not None and cfg.encoder == "frozen":
+        cost = sum(RUN_COST.get(loss, 1.0) for _, loss, _, _ in jobs_list) * RUN_SECONDS * cfg.epochs / 20
+        guess = f", about {duration(cost / min(jobs * threads, cores))} on {min(jobs * threads, cores)} core(s)"
+    console.print(f"training and scoring {len(jobs_list)} runs ({len(LOSS_RUNS)} losses × {cfg.seeds} seed(s)) "
+                  f"on {jobs} worker process(es) × {threads} thread(s){guess}; a line per finished run",
+                  highlight=False, soft_wrap=True)
+    bar = Progress("htc reproduce", len(jobs_list), unit="runs", file=console.file)
+
     def record(name: str, r: dict) -> None:
         raw[name].append(r)
         sc = r["scores"]
-        console.print(f"seed {r['seed']} · {name}: {r['seconds']:.1f} s · micro-hF1 top-down 0.5 "
-                      f"{sc['top_down_0.5']['h_micro_f']:.3f}, optimal "
-                      f"{sc['optimal_hf']['h_micro_f']:.3f} · per-document hF1 optimal "
-                      f"{sc['optimal_hf']['h_samples_f']:.3f}, calibrated (T = "
-                      f"{r['calibration']['temperature']:.2f}) "
-                      f"{sc['optimal_hf_calibrated']['h_samples_f']:.3f}", highlight=False)
+        bar.update(advance=1, info=f"last: seed {r['seed']} · {name}")
+        bar.line(f"seed {r['seed']} · {name}: {r['seconds']:.1f} s · micro-hF1 top-down 0.5 "
+                 f"{sc['top_down_0.5']['h_micro_f']:.3f}, optimal "
+                 f"{sc['optimal_hf']['h_micro_f']:.3f} · per-document hF1 optimal "
+                 f"{sc['optimal_hf']['h_samples_f']:.3f}, calibrated (T = "
+                 f"{r['calibration']['temperature']:.2f}) "
+                 f"{sc['optimal_hf_calibrated']['h_samples_f']:.3f}")
 
     t_train = time.perf_counter()
-    if jobs == 1:
-        _init_worker(cfg, feats, cores)
-        for job in jobs_list:
-            record(*one_run(job))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    with bar:
+        if jobs == 1:
+            _init_worker(cfg, feats, cores)
+            for job in jobs_list:
+                record(*one_run(job))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        console.print(f"{len(jobs_list)} runs on {jobs} worker processes × {threads} thread(s)")
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(cfg, feats, threads)) as pool:
-            for fut in as_completed([pool.submit(one_run, job) for job in jobs_list]):
-                record(*fut.result())
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                     initializer=_init_worker, initargs=(cfg, feats, threads)) as pool:
+                for fut in as_completed([pool.submit(one_run, job) for job in jobs_list]):
+                    record(*fut.result())
     for runs in raw.values():
         runs.sort(key=lambda r: r["seed"])
     out = Path(cfg.out)
@@ -256,8 +272,16 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
                                                  indent=1))
     plots(raw, summary, out)
     (out / "report.md").write_text(markdown(meta, summary))
-    console.print(f"report: {out / 'report.md'} ({meta['wall_seconds']:.0f} s)")
+    console.print(f"htc reproduce done in {duration(meta['wall_seconds'])}; wrote:", highlight=False, soft_wrap=True)
+    for name, what in FILES:
+        console.print(f"  {out / name}  ({what})", highlight=False, soft_wrap=True)
     return out
+
+
+FILES = (("report.md", "the report: findings, score tables, rankings"),
+         ("results.json", "every score of every run"),
+         ("hf1_vs_threshold.png", "plot: micro-hF1 against the top-down threshold"),
+         ("per_depth.png", "plot: F1 per depth"))
 
 
 def summarise(raw: dict) -> dict:
@@ -313,33 +337,38 @@ def plots(raw: dict, summary: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, runs in raw.items():
+    n_seeds = min(len(runs) for runs in raw.values())
+    bands = n_seeds >= MIN_SEEDS_FOR_BANDS
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, (name, runs) in enumerate(raw.items()):
         curves = np.array([r["curve"] for r in runs])
         mean = curves.mean(0)
-        ax.plot(THRESHOLDS, mean, label=name)
-        if len(curves) > 1:
-            sd = curves.std(0, ddof=1)
-            ax.fill_between(THRESHOLDS, mean - 2 * sd / np.sqrt(len(curves)),
-                            mean + 2 * sd / np.sqrt(len(curves)), alpha=0.15)
+        (line,) = ax.plot(THRESHOLDS, mean, label=name, ms=4, markevery=(i % 4, 4), **style(i))
+        if bands:
+            half = np.array([t_interval(col)[1] for col in curves.T])
+            ax.fill_between(THRESHOLDS, mean - half, mean + half, alpha=0.15, color=line.get_color(), lw=0)
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("top-down threshold")
     ax.set_ylabel("test micro-hF1")
-    ax.set_title("hF1 against the decoding threshold (mean over seeds, ±2 s.e.)")
-    ax.legend(fontsize=8)
+    ax.set_title("hF1 against the decoding threshold (mean over "
+                 + (f"{n_seeds} seeds, 95% t-interval bands)" if bands else f"{n_seeds} seed(s); no bands "
+                    f"under {MIN_SEEDS_FOR_BANDS})"), fontsize=10)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(out / "hf1_vs_threshold.png", dpi=120)
     plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for ax, dec in zip(axes, ("top_down_0.5", "optimal_hf")):
-        for name, runs in raw.items():
+        for i, (name, runs) in enumerate(raw.items()):
             depths = sorted(runs[0]["depth"][dec], key=int)
             vals = [np.mean([r["depth"][dec][d] for r in runs]) for d in depths]
-            ax.plot([int(d) for d in depths], vals, marker="o", label=name)
-        ax.set_title(f"per-depth micro-hF1, {dec}")
-        ax.set_xlabel("depth")
-    axes[0].set_ylabel("F1 of the labels at that depth")
-    axes[1].legend(fontsize=7)
+            shift = 0.03 * (i - (len(raw) - 1) / 2)  # side by side: equal values (BCE, CHAMP) stay visible
+            ax.plot([int(d) + shift for d in depths], vals, ms=5, label=name, **style(i))
+        ax.set_title(f"per-depth F1, {dec} (mean over {n_seeds} seed(s))", fontsize=10)
+        ax.set_xlabel("depth (points of a depth drawn side by side)")
+        ax.set_ylabel("F1 of the labels at that depth")
+        ax.yaxis.set_tick_params(labelleft=True)
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(out / "per_depth.png", dpi=120)
     plt.close(fig)

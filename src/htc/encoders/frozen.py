@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ import torch
 from htc.encoders.pretrained import load_encoder, resolve_model_path
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+# MiniLM (22M parameters) on CPU, tokens per second per thread (HWV texts, 256 tokens each, 2-core machine):
+# a rough figure for the time announced before embedding
+TOKENS_PER_S = 1900
 
 
 def _file_digest(path: Path) -> str:
@@ -73,19 +77,29 @@ class FrozenEncoder:
     def fit(self, texts) -> FrozenEncoder:
         return self
 
-    def transform(self, texts, progress: bool = True) -> np.ndarray:
+    def transform(self, texts, progress: bool = True, file=None) -> np.ndarray:
+        """Embeddings of ``texts`` (read from the cache when computed before). ``progress``: say what is
+        being computed and how long it should take, then report progress (to ``file``, default stdout)."""
         texts = list(texts)
         cache = self.cache_dir / f"{self._key(texts)}.npy"
         if cache.is_file():
             emb = np.load(cache)
             self.dim = emb.shape[1]
             return emb
-        model, tok = self._load()
-        out = []
-        from rich.progress import Progress
+        from htc.progress import Progress, duration
 
-        with Progress(transient=True, disable=not progress) as bar, torch.inference_mode():
-            task = bar.add_task(f"embedding {len(texts)} texts", total=len(texts))
+        if progress:
+            name = ("MiniLM (all-MiniLM-L6-v2)" if self.model_name in (None, "minilm")
+                    else Path(resolve_model_path(self.model_name)).name)
+            tokens = sum(min(self.max_length, len(t) // 4 + 2) for t in texts)  # ~4 characters a token
+            where = (f"on {self.device}" if self.device != "cpu" else
+                     f"about {duration(tokens / (TOKENS_PER_S * torch.get_num_threads()))} on "
+                     f"{torch.get_num_threads()} idle CPU thread(s), more on a busy machine")
+            print(f"embedding {len(texts):,} texts with {name} (max {self.max_length} tokens; {where}; cached "
+                  f"afterwards in {self.cache_dir})", file=file or sys.stdout, flush=True)
+        model, tok = self._load()
+        with Progress("embedding", len(texts), unit="texts", file=file, enabled=progress) as bar, \
+                torch.inference_mode():
             order = np.argsort([len(t) for t in texts])  # similar lengths batch together
             chunks = {}
             for start in range(0, len(texts), self.batch_size):
@@ -98,7 +112,7 @@ class FrozenEncoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=1)
                 for i, row in zip(idx, pooled.float().cpu().numpy()):
                     chunks[i] = row
-                bar.advance(task, len(idx))
+                bar.update(advance=len(idx))
             out = np.stack([chunks[i] for i in range(len(texts))]).astype(np.float32)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npy")

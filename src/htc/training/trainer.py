@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors.torch import load_file, save_file
 
 from htc.data import Corpus
@@ -29,6 +28,7 @@ from htc.decoding import decode
 from htc.encoders import FinetuneEncoder, FrozenEncoder, TfidfEncoder
 from htc.losses import make_loss
 from htc.metrics import hierarchical_precision_recall_fscore
+from htc.progress import Progress
 from htc.taxonomy import Taxonomy
 from htc.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from htc.training.config import TrainConfig
@@ -144,6 +144,8 @@ class Trainer:
         """Per-document inputs: a feature matrix (tfidf/frozen) or the texts (finetune)."""
         if self.config.encoder == "finetune":
             return list(texts)
+        if isinstance(self.features, FrozenEncoder):
+            return self.features.transform(texts, progress=self.progress, file=self.console.file)
         return self.features.transform(texts)
 
     def _batch(self, inputs, idx: np.ndarray) -> dict:
@@ -258,18 +260,20 @@ class Trainer:
                 acc.wait_for_everyone()
 
         log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
-        columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                   TimeRemainingColumn()]
+        bar = Progress(f"{cfg.loss}: training", total, unit="steps (at most: early stopping)",
+                       done=state["epoch"] * steps_per_epoch + state["step_in_epoch"],
+                       file=self.console.file, enabled=self.progress and main)
+        say = bar.line if bar.enabled else (lambda text: self.console.print(text, highlight=False))
+        if bar.enabled:
+            bar.line(f"training {cfg.loss} on {len(train):,} documents: up to {cfg.epochs} epochs × "
+                     f"{steps_per_epoch} steps of {cfg.batch_size}, early stopping on dev micro-hF1 after "
+                     f"{cfg.patience} epoch(s) without improvement")
         try:
-            with Progress(*columns, console=self.console, disable=not (self.progress and main),
-                          transient=True) as bar:
+            with bar:
                 while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
                     epoch = state["epoch"]
                     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
                     perm = torch.randperm(len(train), generator=gen).numpy()
-                    task = bar.add_task(f"{cfg.loss} epoch {epoch + 1}/{cfg.epochs}",
-                                        total=steps_per_epoch, completed=state["step_in_epoch"],
-                                        info="")
                     self.model.train()
                     running = []
                     for step in range(state["step_in_epoch"], steps_per_epoch):
@@ -278,12 +282,12 @@ class Trainer:
                                                        scheduler))
                         state["global_step"] += 1
                         state["step_in_epoch"] = step + 1
-                        bar.update(task, advance=1, info=f"loss {np.mean(running[-20:]):.4f}")
+                        bar.update(epoch * steps_per_epoch + step + 1,
+                                   info=f"epoch {epoch + 1}/{cfg.epochs} · loss {np.mean(running[-20:]):.4f}")
                         if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
                             checkpoint()
                         if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
                             return {"stopped_at_step": state["global_step"]}
-                    bar.remove_task(task)
                     scores = self.evaluate(dev, x_dev)
                     record = {"event": "epoch", "epoch": epoch + 1, "train_loss": float(np.mean(running))
                               if running else None, **{f"dev_{k}": v for k, v in scores.items()},
@@ -303,12 +307,14 @@ class Trainer:
                     else:
                         state["bad_epochs"] += 1
                     if main:
-                        self.console.print(
-                            f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
-                            f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else ""),
-                            highlight=False)
+                        say(f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
+                            f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else "")
+                            + f" · {bar.times().split(',')[0]}")
                     state.update(epoch=epoch + 1, step_in_epoch=0)
                     checkpoint()
+                if main and state["epoch"] < cfg.epochs:
+                    say(f"early stop after epoch {state['epoch']}: no dev improvement for "
+                        f"{cfg.patience} epoch(s); best epoch {state['best_epoch']}")
         finally:
             if log:
                 log.close()
