@@ -24,7 +24,7 @@ def _brute_kl(p: float, q: float, kind: str) -> float:
     return (r - 1) - math.log(r)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # torch under a loaded CI machine
 @given(logps, st.data(), st.sampled_from(["k1", "k2", "k3"]))
 def test_kl_estimate_matches_brute_force(lp, data, kind):
     lq = data.draw(arrays(np.float64, lp.shape, elements=st.floats(-20, 0, allow_nan=False)))
@@ -46,7 +46,7 @@ def test_kl_estimators_on_full_distributions_are_unbiased_or_not():
     assert float((lp.exp() * kl_estimate(lp, lq, "k3")).sum()) >= 0
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # torch under a loaded CI machine
 @given(arrays(np.float64, st.integers(1, 20), elements=st.floats(0, 1)),
        st.floats(0, 500), st.floats(-2, 2), st.floats(-1, 1))
 def test_prioritized_weight_matches_brute_force(c, beta, slope, intercept):
