@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo demo-htc demo-critkl bench lint clean
+.PHONY: venv test demo demo-htc demo-critkl demo-log-check bench lint clean
 
 $(STAMP): packages/htc/pyproject.toml packages/critkl/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,14 +19,25 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# everything the demos write goes under runs/; each part lists its files, make sums up at the end
 demo: demo-htc demo-critkl
+	@echo "make demo: done. Reports and plots (listed above by each part): runs/demo-htc/results.json;" \
+	  "runs/htc-reproduce/ (report.md, results.json, hf1_vs_threshold.png, per_depth.png);" \
+	  "runs/critkl-demo/ (length_table.md, delta_j.md, heatmap.png, heatmap.html, rl/accuracy.png)"
+
+# unbuffered Python output, so a log (make demo > file) shows each line as it is printed
+demo demo-htc demo-critkl: export PYTHONUNBUFFERED = 1
 
 demo-htc: $(STAMP)
-	$(BIN)/python -m htc.demo
+	$(BIN)/python -m htc.demo --out runs/demo-htc
 	$(BIN)/htc reproduce --encoder frozen --seeds 3 --out runs/htc-reproduce
 
 demo-critkl: $(STAMP)
-	$(BIN)/python -m critkl.demo outputs/critkl-demo
+	$(BIN)/python -m critkl.demo runs/critkl-demo
+
+# make demo with its output piped, as in a log: wall and CPU time, and the longest silence (at most 60 s)
+demo-log-check: $(STAMP)
+	$(BIN)/python benchmarks/log_silence.py --max 60 --log runs/demo-log-check.log -- $(MAKE) --no-print-directory demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/htc_metrics.py

@@ -54,7 +54,7 @@ def main(argv=None) -> None:
         hwv = load_hwv(args.data_dir)
         tax, train, dev, test = hwv.taxonomy, hwv.train, hwv.dev, hwv.test
         console.print(f"[bold]HWV[/] from {hwv.folder} ({hwv.split}): {tax}; "
-                      f"train {len(train)}, dev {len(dev)}, test {len(test)}")
+                      f"train {len(train)}, dev {len(dev)}, test {len(test)}", soft_wrap=True)
         s = dataset_statistics(test.y, tax)
         console.print(f"test: {s['labels_per_doc_mean']:.2f} labels/doc, path ends by depth "
                       f"{s['path_end_depth_histogram']}")
