@@ -1,8 +1,8 @@
 """RL rollouts (sampled episodes with their log-probs) against transformers' ``generate``.
 
-Issue 5's GPU target: sampling RL episodes must be >= 10x faster than a rollout through
-``model.generate``. Every method samples one episode per problem at the policy temperature
-from the same model with the same stop rules ('\\n' after ``</scratch>``, pad, budget), and must
+The GPU goal: sampling RL episodes >= 10x faster than a rollout through ``model.generate``.
+Every method samples one episode per problem at the policy temperature
+from the same model with the same stop rules ('\\n' after ``</scratch>\\n``, pad, budget), and must
 return the log-probability of every sampled token (an RL rollout needs it):
 
 - ``generate``: ``model.generate(do_sample=True, temperature=T, output_scores=True)`` with a
@@ -16,7 +16,7 @@ and as a ratio to ``generate``. Greedy outputs of the critkl loops are checked t
 
     python benchmarks/critkl_rollout.py                                  # tiny-n3, 4 digits, CPU
     python benchmarks/critkl_rollout.py --model runs/paper-n7/final --digits 8 --episodes 256 \\
-        --device cuda                                                    # the issue's GPU setting
+        --device cuda                                                    # paper model, 8 digits
 """
 
 from __future__ import annotations
@@ -37,22 +37,25 @@ from critkl.tokenizer import encode
 
 
 class ScratchpadStop(StoppingCriteria):
-    """Per-row stop: newline after ``</scratch>``, the pad token, or the row's own budget."""
+    """Per-row stop: the newline after ``</scratch>\\n`` (critkl's rule), the pad token, or the row's budget.
+
+    Incremental: each call looks only at the last few tokens, so its cost per step does not grow."""
 
     def __init__(self, width: int, limits: list[int]) -> None:
         self.width, self.limits = width, torch.tensor(limits)
+        self.close = torch.cat([_CLOSE_IDS, torch.tensor([NEWLINE_ID])])  # '</scratch>\n'
+        self.closed: torch.Tensor | None = None  # '</scratch>\n' already written
         self.done: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
         new = input_ids[:, self.width:]
-        n, last = new.shape[1], new[:, -1]
-        close = _CLOSE_IDS.to(new.device)
-        k = len(close)
-        closed = torch.zeros(len(new), dtype=torch.bool, device=new.device)
-        if n > k:  # '</scratch>' somewhere before the last token
-            windows = new[:, :-1].unfold(1, k, 1)
-            closed = (windows == close).all(-1).any(-1)
-        stop = ((last == NEWLINE_ID) & closed) | (last == PAD_ID) | (n >= self.limits.to(new.device))
+        n, last, k = new.shape[1], new[:, -1], len(self.close)
+        if self.closed is None:
+            self.closed = torch.zeros(len(new), dtype=torch.bool, device=new.device)
+            self.close, self.limits = self.close.to(new.device), self.limits.to(new.device)
+        stop = ((last == NEWLINE_ID) & self.closed) | (last == PAD_ID) | (n >= self.limits)
+        if n >= k:
+            self.closed |= (new[:, -k:] == self.close).all(-1)
         self.done = stop if self.done is None else self.done | stop
         return self.done
 
