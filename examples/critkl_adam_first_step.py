@@ -1,6 +1,6 @@
 """How far do a few fresh-Adam steps move tiny-n3? Supervised steps on *gold* 3-digit continuations.
 
-A diagnostic for the RL engine (docs/critkl-rl.md, "Engine sanity check"). Each step is one
+A diagnostic for the RL engine (docs/research-notes.md, section 3). Each step is one
 cross-entropy step of a new Adam optimiser on 32 problems with their correct scratchpads. The script
 prints the loss, then the sampled accuracy at T=1.5 on 64 fixed 3-digit problems after the step.
 

@@ -4,7 +4,7 @@ tiny-n3 samples 3-digit problems correctly 57% of the time at T=1.5 (1.6% at T=2
 training should push that up. The script treats tiny-n3 as N=2 (``pretrained_digits=2``, so 3-digit
 episodes are the trainer's "N+1"), runs ``--collects`` RL iterations of 32 episodes with any RLConfig
 overrides, and prints the train reward and entropy per collect and per window of 10 collects.
-Results and their reading: docs/critkl-rl.md, "Engine sanity check".
+Results and their reading: docs/research-notes.md, section 3.
 
     python examples/critkl_rl_sanity.py --lr 1e-5 --kl prioritized --collects 70
     python examples/critkl_rl_sanity.py --lr 1e-4 --kl none --gae-lambda 1.0 --collects 10

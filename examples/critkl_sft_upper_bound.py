@@ -1,6 +1,6 @@
 """What RL could reach with perfect credit: supervised steps on *gold* 4-digit scratchpads from tiny-n3.
 
-RL from tiny-n3 on 4 digits never sees a success, so its reward carries no signal (docs/critkl-rl.md).
+RL from tiny-n3 on 4 digits never sees a success, so its reward carries no signal (docs/research-notes.md, section 1).
 This script gives the model the answers instead: Adam on the cross-entropy of 32 gold 4-digit
 continuations per step, and every ``--every`` steps the greedy accuracy and the mean gold log-prob
 on 64 held-out RL problems (``critkl.pretrain.heldout_metrics``). It shows the model *can* learn the

@@ -3,7 +3,7 @@
 Adds a random ±eps to every weight of every block matrix (attention and MLP) and prints the sampled
 accuracy at T=1.5 on 64 fixed 3-digit problems, the same set as ``critkl_adam_first_step.py``.
 Compare with one Adam step of lr 3e-4 on gold data there (each weight moves by about ±3e-4 too).
-Results: docs/critkl-rl.md, "Third session of 2026-11-27".
+Results: docs/research-notes.md, section 3 ("The direction of the step does the damage").
 
     python examples/critkl_weight_noise.py
 """

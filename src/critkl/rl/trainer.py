@@ -62,7 +62,7 @@ def select_trainable(lm, pattern: str) -> list[str]:
 
     Training a few tensors is a stable way to fine-tune a small, sharply pre-trained model: on tiny-n3,
     Adam steps on every weight at lr 1e-4 collapse RL, while ``"ln_f"`` alone at lr 1e-2 raises held-out
-    accuracy (docs/critkl-rl.md, "which weights move, and an RL run that rises").
+    accuracy (docs/research-notes.md, section 4, "Training only `ln_f`").
 
     >>> select_trainable(load_model("tiny-n3")[0], r"ln_f")  # doctest: +SKIP
     ['transformer.ln_f.weight', 'transformer.ln_f.bias']

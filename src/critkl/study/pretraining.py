@@ -27,7 +27,7 @@ Curve = dict[int, tuple[float, float, float]]  # digits -> (accuracy, low, high)
 
 
 # PretrainConfig values of each scale beyond size and steps. gpu: the testbed's `small` recipe
-# (docs/critkl-testbed.md, "GPU acceptance point"); cpu: the defaults that made tiny-n3/n4.
+# (docs/critkl-testbed.md, "GPU"); cpu: the defaults that made tiny-n3/n4.
 SCALE_RECIPES: dict[str, dict] = {"cpu": {}, "gpu": {"lr": 1e-3, "batch_size": 128, "warmup_steps": 200}}
 
 
