@@ -25,6 +25,7 @@ are printed too.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import numpy as np
@@ -138,7 +139,7 @@ def main() -> None:
     lm, tok = load_model(args.model)
     n = max_digits_of(lm)
     cfg = RLConfig(model=args.model, train_digits=args.digits, episodes_per_collect=args.episodes,
-                   minibatch_episodes=args.minibatch_episodes, lr=1e-6, out_dir="/tmp/critkl-rl-bench").resolved()
+                   minibatch_episodes=args.minibatch_episodes, lr=1e-6, out_dir=tempfile.mkdtemp(prefix="critkl-rl-bench-")).resolved()
     trainer = Trainer(cfg, lm=lm.to(device), tokenizer=tok)
     trainer.reference.to(device)
     trainer.policy.to(device)

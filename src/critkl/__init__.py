@@ -5,8 +5,8 @@
 >>> print(generate(model, [Problem(57, 8)])[0])  # doctest: +SKIP
 """
 
-from importlib import import_module
 
+from ._lazy import lazy_exports
 from ._version import __version__ as __version__  # the distribution's version
 
 # ``pretrain`` is also the name of a submodule, so it is bound here (critkl.pretrain is light); every
@@ -26,19 +26,7 @@ _LAZY = {
     ".rollout": ("Rollout", "gold_episodes", "sample_episodes", "sequence_logprobs"),
     ".tokenizer": ("VOCAB", "CharTokenizer", "OutOfVocabularyError"),
 }
-_SOURCE = {name: module for module, names in _LAZY.items() for name in names}
-
-
-def __getattr__(name: str):
-    if name in _SOURCE:
-        value = getattr(import_module(_SOURCE[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SOURCE))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -81,12 +81,15 @@ def field_types(cls) -> dict[str, object]:
 
 
 def check_types(config) -> None:
-    """Raise ``ValueError`` naming the first field whose value does not fit its annotation."""
+    """Raise ``ValueError`` naming the first field whose value does not fit its annotation; a JSON
+    list given for a tuple field becomes a tuple, so a config read back equals the one written."""
     hints = field_types(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if not _matches(value, hints[f.name]):
             raise ValueError(f"{f.name} must be {_describe(hints[f.name])}, got {value!r}")
+        if isinstance(value, list) and typing.get_origin(hints[f.name]) is tuple:
+            object.__setattr__(config, f.name, tuple(value))
 
 
 @dataclasses.dataclass

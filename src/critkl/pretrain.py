@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .configbase import Config, setting
+from .run_folder import ScalarWriter, write_text_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +46,7 @@ class PretrainConfig(Config):
 
     max_digits: int = setting(3, "N: train on operands of 1..N digits.", short="-n")
     size: str = setting("tiny", "Model size: tiny, small or paper.")
-    out_dir: str = setting("runs/pretrain", "Run folder (checkpoint/, final/, log.jsonl).",
+    out_dir: str = setting("runs/pretrain", "Run folder (config.json, log.jsonl, checkpoint/, final/).",
                            option="--out", aliases=("--out-dir",))
     steps: int = setting(3000, "Optimizer steps.")
     batch_size: int = setting(64, "Problems per step.")
@@ -72,6 +73,8 @@ class PretrainConfig(Config):
                                         "position table).")
     eval_heldout: bool = setting(False, "At each eval also log greedy accuracy and gold log-prob on "
                                  "N+1-digit problems.")
+    tensorboard: bool = setting(False, "Also write the logged scalars to OUT/tensorboard/ (needs "
+                                "critkl[tensorboard]).")
     extra: dict = setting(factory=dict, help="Free-form notes kept with the config.", cli=False)
 
     def validate(self) -> None:
@@ -190,14 +193,6 @@ def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int,
         tmp.rename(folder)
 
 
-def _open_tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
 def in_distribution_accuracy(model, max_digits: int, size: int, seed: int = 12345) -> float:
     """Greedy exact match on ``size`` fresh pre-training-distribution problems."""
     import numpy as np
@@ -264,6 +259,7 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.json", config.to_json() + "\n")
     device = _device(config.device)
     ckpt = out / CHECKPOINT_DIR
     tokenizer = CharTokenizer()
@@ -308,7 +304,7 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
 
     hf_logging.disable_progress_bar()
     log_path = out / "log.jsonl"
-    writer = _open_tensorboard(out)
+    writer = ScalarWriter(out) if config.tensorboard else None
 
     from .progress import Progress, duration
 
@@ -364,9 +360,7 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 if writer is not None:
-                    for k, v in record.items():
-                        if k not in ("step", "time"):
-                            writer.add_scalar(k, v, done)
+                    writer.write(record, done, skip=("step", "time"))
                 info = " · ".join(f"{k} {v:.4g}" for k, v in record.items() if k in ("loss", "acc_in_dist"))
             if done % config.checkpoint_every == 0 or done == stop:
                 _checkpoint(ckpt, model, tokenizer, optimizer, scheduler, done, config)

@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from htc.data import atomic_write
 from htc.decoding import METHODS
 
 #: the losses of :mod:`htc.losses`, the encoders of :mod:`htc.encoders`, and what the single-path
@@ -84,6 +85,8 @@ class TrainConfig:
     tfidf_svd: int = setting(512, "LSA components of the TF-IDF encoder (0: raw sparse TF-IDF)")
     bf16: bool = setting(True, "bf16 autocast (on GPU only)")
     device: str = setting("auto", "torch device: auto (GPU when there is one), cpu, cuda, cuda:1, …")
+    tensorboard: bool = setting(False, "also write each epoch's scalars to OUT/tensorboard/ (needs "
+                                "htc[tensorboard])")
     multi_path: str = setting("split", "what the softmax losses do with a training document that "
                               "has several paths: split its target mass, error (refuse), first "
                               "(keep the path listed first) or drop it", MULTI_PATH)
@@ -134,7 +137,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        """Write the fields as JSON, atomically (a temporary file, then a rename)."""
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -118,7 +118,7 @@ def test_config_validation_names_the_field():
         RLConfig(variant="mine")
     with pytest.raises(ValueError, match="dropout must be in"):
         PretrainConfig(dropout=1.0)
-    assert PretrainConfig(betas=[0.9, 0.95]).betas == [0.9, 0.95]  # a JSON list fits tuple[float, float]
+    assert PretrainConfig(betas=[0.9, 0.95]).betas == (0.9, 0.95)  # a JSON list fits tuple[float, float]
 
 
 def test_sizes_agree_with_the_model():

@@ -118,3 +118,23 @@ def test_heldout_metrics_are_logged(tmp_path):
     model, _ = load_model(tmp_path / "run" / "final")
     again = heldout_metrics(model, 3, 3)
     assert again["logp_heldout"] == pytest.approx(last["logp_heldout"], rel=1e-4)
+
+
+def _scalar_tags(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+def test_run_folder_has_config_log_and_tensorboard(tmp_path):
+    out = tmp_path / "run"
+    pretrain(_config(out, steps=2, tensorboard=True), progress=False)
+    assert PretrainConfig.from_file(out / "config.json") == _config(out, steps=2, tensorboard=True)
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+    tags = _scalar_tags(out / "tensorboard")
+    assert {"loss", "lr", "grad_norm", "acc_in_dist"} <= tags and "step" not in tags
+    plain = tmp_path / "plain"
+    pretrain(_config(plain, steps=1), progress=False)
+    assert not (plain / "tensorboard").exists()

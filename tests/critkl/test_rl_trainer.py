@@ -215,3 +215,13 @@ def test_pretrained_digits_overrides_the_models_length(tmp_path):
         Trainer(RLConfig(out_dir=str(tmp_path / "m"), train_digits=3), lm=lm, tokenizer=CharTokenizer())
     with pytest.raises(ValueError, match="pretrained_digits"):
         RLConfig(pretrained_digits=-1).resolved()
+
+
+def test_tensorboard_scalars_go_to_the_run_folder(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _trainer(tmp_path, "tb", episodes=2, tensorboard=True).run(resume=False)
+    acc = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    acc.Reload()
+    assert {"train_reward", "kl", "entropy"} <= set(acc.Tags()["scalars"])
+    assert json.loads((tmp_path / "tb" / "config.json").read_text())["tensorboard"] is True

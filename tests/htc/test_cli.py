@@ -75,7 +75,8 @@ def test_stats(tmp_path):
     assert "documents" in res.output and "2:2" in res.output
 
 
-def test_train_predict_evaluate_agree(tmp_path):
+def toy_folder(tmp_path, epochs=2):
+    """A learnable toy dataset folder and a fast training config."""
     from htc.data import write_jsonl
     from tests.htc.test_training import synthetic_corpus
 
@@ -88,7 +89,12 @@ def test_train_predict_evaluate_agree(tmp_path):
     for name, corpus in (("toy_train.json", train), ("toy_val.json", val), ("toy_test.json", test)):
         write_jsonl(data / name, corpus.texts, corpus.y, tax)
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"epochs": 3, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
+    cfg.write_text(json.dumps({"epochs": epochs, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
+    return tax, val, data, cfg
+
+
+def test_train_predict_evaluate_agree(tmp_path):
+    _, _, data, cfg = toy_folder(tmp_path, epochs=3)
     out = tmp_path / "run"
     res = runner.invoke(app, ["train", "--data", str(data), "--loss", "leaf_softmax", "--config",
                               str(cfg), "--out", str(out)])
@@ -247,24 +253,6 @@ def test_evaluate_tune_errors_are_one_line(tmp_path):
         res = runner.invoke(app, args)
         assert res.exit_code == 2 and message in res.output, (args, res.output)
         assert len(res.output.strip().splitlines()) == 1 and not out.exists()
-
-
-def toy_folder(tmp_path):
-    """A learnable toy dataset folder and a fast training config."""
-    from htc.data import write_jsonl
-    from tests.htc.test_training import synthetic_corpus
-
-    tax, train = synthetic_corpus(48, seed=1)
-    _, val = synthetic_corpus(30, seed=2)
-    _, test = synthetic_corpus(20, seed=3)
-    data = tmp_path / "data"
-    data.mkdir()
-    tax.to_file(data / "toy.taxonomy")
-    for name, corpus in (("toy_train.json", train), ("toy_val.json", val), ("toy_test.json", test)):
-        write_jsonl(data / name, corpus.texts, corpus.y, tax)
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"epochs": 2, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
-    return tax, val, data, cfg
 
 
 def test_train_tune_stores_the_threshold_and_predict_uses_it(tmp_path):

@@ -40,8 +40,8 @@ def test_majority_path_micro_and_macro_at_depth(hwv):
     pred[:, path] = 1
     p, r, f = hierarchical_precision_recall_fscore(test.y, pred, tax)
     assert (round(p, 3), round(r, 3), round(f, 3)) == (0.058, 0.078, 0.066)
-    spec = {1: (0.209, 0.091), 2: (0.131, 0.075), 3: (0.100, 0.057)}
-    for d, (weighted, unweighted) in spec.items():
+    expected = {1: (0.209, 0.091), 2: (0.131, 0.075), 3: (0.100, 0.057)}
+    for d, (weighted, unweighted) in expected.items():
         fw = hierarchical_precision_recall_fscore(test.y, pred, tax, average="leaf", depth=d,
                                                   group_weighting="documents")[2]
         fu = hierarchical_precision_recall_fscore(test.y, pred, tax, average="leaf", depth=d)[2]

@@ -192,3 +192,17 @@ def test_multi_path_config_is_validated():
     with pytest.raises(ValueError, match="multi_path must be one of .*'split', 'error', 'first', "
                                          "'drop'.*got 'keep'"):
         TrainConfig(multi_path="keep")
+
+
+def test_tensorboard_scalars_go_to_the_run_folder(tmp_path, data):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tax, train, dev = data
+    Trainer(config(epochs=2, tensorboard=True), tax, out_dir=tmp_path, progress=False).fit(train, dev)
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train_loss", "dev_h_micro_f", "lr_head"} <= tags and "epoch" not in tags
+    assert [e.step for e in acc.Scalars("train_loss")] == [1, 2]
+    assert TrainConfig.load(tmp_path / "config.json").tensorboard is True
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".tmp-*"))

@@ -92,7 +92,8 @@ class RLConfig(Config):
     checkpoint_every: int = setting(1, "Checkpoint every k iterations.")
     seed: int = setting(0, "Seed; on CPU it fully determines the run.")
     threads: int = setting(0, "torch CPU threads (0: torch's default).")
-    tensorboard: bool = setting(False, "Also write TensorBoard scalars.")
+    tensorboard: bool = setting(False, "Also write the logged scalars to OUT/tensorboard/ (needs "
+                                "critkl[tensorboard]).")
 
     def resolved(self) -> RLConfig:
         """A copy with the variant's values filled in (validated on construction)."""

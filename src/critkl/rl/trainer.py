@@ -30,6 +30,7 @@ from ..evaluate import accuracy
 from ..kl import certainty, kl_estimate, masked_mean, prioritized_weight
 from ..model import load_model, max_digits_of, save_model
 from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, trajectory_logits
+from ..run_folder import ScalarWriter, write_text_atomic
 from .a2c import a2c_loss
 from .advantage import gae
 from .config import RLConfig, config_diff
@@ -318,12 +319,8 @@ class Trainer:
             f.write(json.dumps(rec) + "\n")
         if self.config.tensorboard:
             if self._tb is None:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(self.out / "tb"))
-            for k, v in rec.items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    self._tb.add_scalar(k, v, rec["episodes"])
+                self._tb = ScalarWriter(self.out)
+            self._tb.write(rec, rec["episodes"])
 
     def run(self, resume: bool = True, until: int | None = None, on_record=None,
             start_cache: str | Path | None = None) -> Path:
@@ -335,7 +332,7 @@ class Trainer:
         """
         c = self.config
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(c.to_json() + "\n")
+        write_text_atomic(self.out / "config.json", c.to_json() + "\n")
         resumed = resume and self.load_checkpoint()
         if not resumed:
             (self.out / "log.jsonl").unlink(missing_ok=True)
@@ -343,6 +340,15 @@ class Trainer:
             self._log(rec)
             if on_record:
                 on_record(rec)
+        try:
+            return self._iterate(until, on_record)
+        finally:
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
+
+    def _iterate(self, until: int | None, on_record) -> Path:
+        c = self.config
         total = math.ceil(c.episodes / c.episodes_per_collect)
         start_time = time.perf_counter()
         while self.iteration < total:

@@ -35,6 +35,14 @@ def save_checkpoint(path: Path, **state) -> None:
     os.replace(tmp, path)
 
 
+def save_weights(path: Path, state_dict: dict) -> None:
+    """``torch.save`` a state dict atomically (a temporary name, then a rename)."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state_dict, tmp)
+    os.replace(tmp, path)
+
+
 def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)

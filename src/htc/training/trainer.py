@@ -30,9 +30,10 @@ from htc.losses import make_loss
 from htc.metrics import hierarchical_precision_recall_fscore
 from htc.progress import Progress
 from htc.taxonomy import Taxonomy
-from htc.training.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from htc.training.checkpoint import load_checkpoint, save_checkpoint, save_weights, set_rng_state
 from htc.training.config import TrainConfig
 from htc.training.multipath import prepare_targets
+from htc.training.scalars import ScalarWriter
 
 
 class Head(torch.nn.Module):
@@ -260,6 +261,7 @@ class Trainer:
                 acc.wait_for_everyone()
 
         log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
+        scalars = ScalarWriter(self.out_dir) if cfg.tensorboard and self.out_dir and main else None
         bar = Progress(f"{cfg.loss}: training", total, unit="steps (at most: early stopping)",
                        done=state["epoch"] * steps_per_epoch + state["step_in_epoch"],
                        file=self.console.file, enabled=self.progress and main)
@@ -297,13 +299,15 @@ class Trainer:
                     if log:
                         log.write(json.dumps(record) + "\n")
                         log.flush()
+                    if scalars:
+                        scalars.write(record, epoch + 1)
                     improved = scores["h_micro_f"] > state["best"]
                     if improved:
                         state.update(best=scores["h_micro_f"], best_epoch=epoch + 1, bad_epochs=0)
                         self._best_state = {k: v.detach().clone() for k, v in
                                             self._net().state_dict().items()}
                         if self.out_dir and main:
-                            torch.save(self._best_state, self.out_dir / "best.pt")
+                            save_weights(self.out_dir / "best.pt", self._best_state)
                     else:
                         state["bad_epochs"] += 1
                     if main:
@@ -318,6 +322,8 @@ class Trainer:
         finally:
             if log:
                 log.close()
+            if scalars:
+                scalars.close()
         if acc is not None:
             acc.wait_for_everyone()
             self.model = self._net()
