@@ -147,7 +147,8 @@ def rl_demo(out: Path, seeds: int = 2, console: Console | None = None, overrides
     plot_accuracy({arm.name: logs}, {arm.name: arm.label}, plot,
                   f"RL from {base['model']} on {digits} digits ({seeds} seeds)",
                   extra=(("heldout_p_gold", "held-out p(gold solution)"),), mark_start=True)
-    table = Table(title=f"held-out {digits}-digit accuracy, start → end ({time.time() - t0:.0f}s)")
+    table = Table(title=f"held-out {digits}-digit accuracy, start → end ({time.time() - t0:.0f}s)",
+                  caption="end: mean of the last two evaluations (the lines above give the last one)")
     for col in ("seed", "sampled accuracy", "p(gold solution)", "in-distribution accuracy"):
         table.add_column(col)
 
@@ -161,7 +162,7 @@ def rl_demo(out: Path, seeds: int = 2, console: Console | None = None, overrides
     console.print(table)
     start, end = np.mean([ends(log, "heldout_acc_sampled") for log in logs], axis=0)
     console.print(f"held-out accuracy, mean over seeds: {start:.3f} at the start → {end:.3f} at the end "
-                  f"({end - start:+.3f}); plot: {plot}")
+                  f"({end - start:+.3f}, end: last two evaluations); plot: {plot}")
     return [plot] + [folder / "log.jsonl" for _, _, folder in runs]
 
 
