@@ -20,6 +20,7 @@ from htc.metrics import (
     lca_precision_recall_fscore,
     report,
 )
+from htc.metrics.hierarchical import closed_counts as hierarchical_closed_counts
 
 from . import reference as ref
 from .conftest import marginals, problems
@@ -161,6 +162,59 @@ def test_sparse_and_dense_agree():
         assert a == b
 
 
+def _as_form(m, dtype, form):
+    a = np.asarray(m.toarray() if sp.issparse(m) else m).astype(dtype)
+    if form == "sparse":
+        return sp.csr_matrix(a)
+    if form == "sparse_explicit_zeros":
+        c = sp.csr_matrix(np.ones_like(a))
+        c.data = a.ravel().copy()
+        return c
+    if form == "sliced":  # a view that does not start on an 8-byte boundary
+        wide = np.zeros((a.shape[0], a.shape[1] + 1), dtype=dtype)
+        wide[:, 1:] = a
+        return wide[:, 1:]
+    if form == "fortran":
+        return np.asfortranarray(a)
+    return np.ascontiguousarray(a)
+
+
+@given(problems(max_nodes=12, max_docs=20), st.sampled_from([np.int8, np.uint8, np.bool_, np.int64,
+                                                              np.float32]),
+       st.sampled_from(["dense", "sliced", "fortran", "sparse", "sparse_explicit_zeros"]),
+       st.sampled_from(["micro", "samples"]), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_one_pass_counts_match_reference_for_every_input_form(prob, dtype, form, average, by_depth):
+    tax, t, p = prob
+    depth = tax.max_depth if by_depth else None
+    got = hierarchical_precision_recall_fscore(_as_form(t, dtype, form), _as_form(p, dtype, form), tax,
+                                               average=average, depth=depth)
+    assert np.allclose(got, ref.hier(tax, t, p, average=average, depth=depth), atol=1e-12)
+
+
+def test_one_pass_counts_on_many_documents_match_the_sparse_products():
+    tax, y = make_synthetic(3000, depth=4, branching=(2, 6), multi_path=True, seed=5)
+    rng = np.random.default_rng(1)
+    pred = (rng.random(y.shape) < 0.02).astype(np.int8)  # > 2**19 bytes: the scan runs in chunks
+    assert pred.size >= 8 << 16
+    t, p = tax.closure(y), tax.closure(sp.csr_matrix(pred))
+    want = [np.asarray(m.sum(axis=1)).ravel() for m in (t.multiply(p), p, t)]
+    got = hierarchical_closed_counts(y.toarray().astype(np.int8), pred, tax)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("where", [0, 7, 8, -1])  # first byte, within/after the first word, the tail
+@pytest.mark.parametrize("form", ["dense", "sliced", "sparse"])
+def test_one_pass_counts_refuse_values_other_than_0_and_1(where, form):
+    tax, y = make_synthetic(20, depth=3, branching=3, seed=0)
+    bad = y.toarray().astype(np.int8)
+    bad.flat[where] = 2
+    with pytest.raises(ValueError, match="y_pred must hold only 0/1 values"):
+        hierarchical_f1_score(y, _as_form(bad, np.int8, form), tax)
+    with pytest.raises(ValueError, match="y_true must hold only 0/1 values"):
+        hierarchical_f1_score(_as_form(bad, np.int8, form), y, tax, average="samples")
+
+
 def test_report_keys():
     tax, y = make_synthetic(50, depth=3, branching=3, seed=0)
     out = report(y, y, proba=y.toarray().astype(float), taxonomy=tax)
@@ -248,3 +302,15 @@ def test_bad_label_lists_name_the_argument(y_true, y_pred, message):
 def test_label_names_need_the_taxonomy():
     with pytest.raises(ValueError, match="y_true holds label names: pass the taxonomy"):
         flat_precision_recall_fscore([["A1"]], [["A1"]])
+
+
+def test_metrics_work_in_a_forked_child_after_the_parent_used_its_threads():
+    import multiprocessing as mp
+
+    tax, y = make_synthetic(20_000, depth=3, branching=(2, 5), seed=0)  # enough rows for 2 threads
+    dense = y.toarray().astype(np.int8)
+    assert hierarchical_f1_score(dense, dense, tax) == 1.0  # the parent starts its thread pool
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:  # a pool inherited through fork has no threads: a new one is made
+        result = pool.apply_async(hierarchical_f1_score, (dense, dense, tax))
+        assert result.get(timeout=60) == 1.0

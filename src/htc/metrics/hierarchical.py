@@ -43,6 +43,19 @@ def augmented_pair(y_true, y_pred, taxonomy: Taxonomy) -> tuple[sp.csr_matrix, s
     return taxonomy.closure(t), taxonomy.closure(p)
 
 
+def closed_counts(y_true, y_pred, taxonomy: Taxonomy, keep: np.ndarray | None = None):
+    """Per document ``(|Aug(T) ∩ Aug(P)|, |Aug(P)|, |Aug(T)|)``, inputs validated as by
+    :func:`check_pair` (same errors); nodes outside the boolean mask ``keep`` do not count.
+
+    >>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+    >>> [c.tolist() for c in closed_counts([["A1"]], [["A2", "B"]], tax)]
+    [[1], [3], [2]]
+    """
+    from htc.metrics.set_counts import closed_set_counts  # compiled: imported on first use
+
+    return closed_set_counts(y_true, y_pred, taxonomy, keep)
+
+
 def _truncate(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     out = m.multiply(keep[None, :].astype(np.int8)).tocsr()
     out.eliminate_zeros()
@@ -74,18 +87,17 @@ def hierarchical_precision_recall_fscore(
     if group_weighting not in ("groups", "documents"):
         raise ValueError(f"group_weighting must be 'groups' or 'documents', got {group_weighting!r}")
     beta = check_beta(beta)
+    if depth is not None and not 1 <= depth <= taxonomy.max_depth:
+        raise ValueError(f"depth must be in 1..{taxonomy.max_depth}, got {depth}")
+    if average in ("micro", "samples"):  # per-document set sizes suffice: one compiled pass
+        tp, n_pred, n_true = closed_counts(y_true, y_pred, taxonomy,
+                                           None if depth is None else taxonomy.depth <= depth)
+        return counts_to_prf(tp, n_pred, n_true, beta, average, zero_division)
     t, p = augmented_pair(y_true, y_pred, taxonomy)
     if depth is not None:
-        if not 1 <= depth <= taxonomy.max_depth:
-            raise ValueError(f"depth must be in 1..{taxonomy.max_depth}, got {depth}")
         keep = taxonomy.depth <= depth
         t, p = _truncate(t, keep), _truncate(p, keep)
     inter = t.multiply(p).tocsr()
-    if average in ("micro", "samples"):
-        tp = np.asarray(inter.sum(axis=1)).ravel()
-        n_pred = np.asarray(p.sum(axis=1)).ravel()
-        n_true = np.asarray(t.sum(axis=1)).ravel()
-        return counts_to_prf(tp, n_pred, n_true, beta, average, zero_division)
     if average == "macro":
         tp = np.asarray(inter.sum(axis=0)).ravel()
         n_pred = np.asarray(p.sum(axis=0)).ravel()
