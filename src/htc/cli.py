@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,9 @@ def friendly_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (TaxonomyError, DataError, ValueError, FileNotFoundError, KeyError) as err:
+        except (TaxonomyError, DataError, ValueError, OSError, KeyError) as err:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ModuleNotFoundError as err:  # an optional dependency: name the extra to install
             missing = missing_extra(err, f"htc {fn.__name__.replace('_', '-')}",
@@ -58,17 +59,45 @@ def write_json_atomic(path: Path, obj) -> None:
         json.dump(obj, fh, indent=2)
 
 
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` under a temporary name, then a rename: never a half-written ``.npy``."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _load_proba(path: Path, n_docs: int, n_labels: int, gold: Path | None = None) -> np.ndarray:
+    """A ``(n_docs, n_labels)`` array of probabilities from a ``.npy`` file; every refusal is a
+    ``ValueError`` (or ``FileNotFoundError``) whose message starts with the file's name and says
+    which document (row) and label (column) is wrong."""
     try:
         proba = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: not a NumPy .npy array ({err})") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: a folder, not a .npy file") from None
+    except Exception as err:  # whatever a damaged file makes NumPy raise
+        raise ValueError(f"{path}: not a NumPy .npy array ({type(err).__name__}: {err})") from None
+    if not isinstance(proba, np.ndarray):  # an .npz archive
+        proba.close()
+        raise ValueError(f"{path}: an .npz archive; give one .npy array (documents × labels)")
+    if proba.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: dtype {proba.dtype}; expected numbers (probabilities in [0, 1])")
     if proba.shape != (n_docs, n_labels):
         docs = "gold documents" if gold is None else f"documents in {gold}"
         raise ValueError(f"{path}: shape {proba.shape}, expected ({n_docs}, {n_labels}) = "
                          f"({docs}, taxonomy labels)")
+    bad = ~np.isfinite(proba) | (proba < 0) | (proba > 1)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{path}: row {r} (document {r + 1}), column {c} is {float(proba[r, c])!r}: "
+                         f"not a probability in [0, 1] ({int(bad.sum())} such value(s))")
     return proba
 
 
@@ -247,9 +276,9 @@ def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, thres
     from htc.decoding import decode
 
     proba = trainer.predict_proba(texts)
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / f"{stem}_proba.npy", proba)
     y_pred = decode(proba, trainer.taxonomy, decoder, threshold=threshold, beta=beta)
+    out.mkdir(parents=True, exist_ok=True)  # nothing is written before decoding has succeeded
+    save_npy_atomic(out / f"{stem}_proba.npy", proba)
     write_jsonl(out / f"{stem}_pred.jsonl", None, y_pred, trainer.taxonomy)
     return proba, y_pred
 
@@ -284,14 +313,17 @@ def train(
     if tune is not None:  # refuse before training
         check_tuning(cfg.decoder, tune)
     tax, tr, dv, te, split = _load_splits(data, train_file, dev_file, test_file, taxonomy, cfg.seed)
-    console.print(f"{tax} · train {len(tr)} · dev {len(dv)}" + (f" · test {len(te)}" if te else "")
-                  + f" · split: {split}")
+    if int(os.environ.get("RANK", "0")) == 0:  # launched on several processes: rank 0 speaks
+        console.print(f"{tax} · train {len(tr)} · dev {len(dv)}" + (f" · test {len(te)}" if te
+                      else "") + f" · split: {split}")
     trainer = Trainer(cfg, tax, out_dir=out)
     summary = trainer.fit(tr, dv, resume=resume)
+    if not trainer.is_main_process:  # the other processes hold the same weights: rank 0 writes
+        return
     # the dev set as used, so that htc evaluate --tune-on can tune on it later
     dev_proba = trainer.predict_proba(dv.texts)
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "dev_proba.npy", dev_proba)
+    save_npy_atomic(out / "dev_proba.npy", dev_proba)
     write_jsonl(out / "dev_gold.jsonl", None, dv.y, tax)
     if tune is not None:
         field = "threshold" if TUNED_PARAMETER[cfg.decoder] == "threshold" else "decoder_beta"
@@ -403,10 +435,10 @@ def stats(
     from htc.stats import dataset_statistics
 
     tax = Taxonomy.from_file(taxonomy)
-    console.print(f"[bold]{taxonomy}[/]: {tax}")
+    console.print(f"[bold]{escape(str(taxonomy))}[/]: {tax}")
     for path in data:
         s = dataset_statistics(read_jsonl(path, tax).y, tax)
-        table = Table(title=str(path), show_header=False)
+        table = Table(title=escape(str(path)), show_header=False)
         for key in ("documents", "labels_used", "leaves_used", "labels_per_doc_mean",
                     "labels_per_doc_min", "labels_per_doc_max", "paths_per_doc_mean",
                     "paths_per_doc_max", "multi_path_docs", "docs_ending_at_leaves"):

@@ -166,15 +166,39 @@ def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]
 
 
 def _lines(path: str):
-    """``(line number, line)`` of the non-blank lines; ``DataError`` if the file is missing."""
+    """``(line number, line)`` of the non-blank lines; ``DataError`` if the file is missing, is
+    not readable, or is not UTF-8 (naming the first line that is not)."""
     try:
         fh = open(path, encoding="utf-8")
     except FileNotFoundError:
         raise DataError("file not found", path=path) from None
+    except OSError as err:  # a folder, no permission, …
+        raise DataError(f"cannot read ({err.strerror or err})", path=path) from None
+    lineno = 0
     with fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if raw.strip():
-                yield lineno, raw
+        try:
+            for lineno, raw in enumerate(fh, start=1):  # noqa: B007 (lineno used after the loop)
+                if raw.strip():
+                    yield lineno, raw
+        except UnicodeDecodeError as err:
+            line, col = _undecodable(path)
+            raise DataError(f"not UTF-8 text (byte {col} of the line: {err.reason})", path=path,
+                            line=line or lineno + 1) from None
+
+
+def _undecodable(path: str) -> tuple[int | None, int]:
+    """The 1-based line and byte of the first byte sequence of ``path`` that is not UTF-8."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        start = data.rfind(b"\n", 0, err.start) + 1
+        # text mode also ends lines at a lone carriage return
+        line = data.count(b"\n", 0, err.start) + data.count(b"\r", 0, err.start) \
+            - data.count(b"\r\n", 0, err.start) + 1
+        return line, err.start - max(start, data.rfind(b"\r", 0, err.start) + 1) + 1
+    return None, 0
 
 
 def _parse_object(raw: str) -> dict:
@@ -182,6 +206,8 @@ def _parse_object(raw: str) -> dict:
         obj = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"invalid JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object per line")
     return obj

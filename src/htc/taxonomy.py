@@ -208,10 +208,17 @@ class Taxonomy:
         except FileNotFoundError:
             raise TaxonomyError("file not found", path=path) from None
         except UnicodeDecodeError as err:
-            raise TaxonomyError(f"not UTF-8 text ({err.reason})", path=path) from None
+            from htc.data import _undecodable
+
+            line, col = _undecodable(path)
+            raise TaxonomyError(f"not UTF-8 text (byte {col} of the line: {err.reason})",
+                                path=path, line=line) from None
+        except OSError as err:  # a folder, no permission, …
+            raise TaxonomyError(f"cannot read ({err.strerror or err})", path=path) from None
         edges: list[tuple[str, str, int]] = []
         spelled: dict[tuple[str, str], tuple[str, str, int]] = {}  # edge -> first raw spelling
-        for lineno, raw in enumerate(text.splitlines(), start=1):
+        # lines end at \n, \r\n or \r (read in text mode), as for the JSONL data files
+        for lineno, raw in enumerate(text.split("\n"), start=1):
             line = raw.rstrip("\r\n")
             if line.strip() == "":
                 continue

@@ -1,26 +1,39 @@
-"""Run by tests/htc/test_distributed.py under torchrun: train on 2 CPU processes."""
+"""Run by tests/htc/test_distributed.py: ``htc train`` with its arguments, then each process's
+final weights and history (``OUT/rank{RANK}.pt``), so that the test can compare processes.
+
+Launched with ``accelerate launch --multi_gpu --num_processes 2`` (two CPU processes) or plain
+``python`` (one process): ``python tests/htc/dist_train.py train --data D --config C --out OUT``.
+"""
 
 import os
 import sys
+from pathlib import Path
 
 
-def main(out: str) -> None:
+def main(argv: list[str]) -> None:
     import torch
 
-    from htc.training import TrainConfig, Trainer
-    from tests.htc.test_training import synthetic_corpus
+    import htc.training
+    from htc.cli import app
 
-    tax, train = synthetic_corpus(48, seed=1)
-    _, dev = synthetic_corpus(24, seed=2)
-    cfg = TrainConfig(loss="conditional_softmax", encoder="tfidf", epochs=3, batch_size=8,
-                      hidden=32, tfidf_svd=16, lr_head=3e-3, checkpoint_every=4)
-    trainer = Trainer(cfg, tax, out_dir=out, progress=False)
-    trainer.fit(train, dev)
-    rank = int(os.environ["RANK"])
-    torch.save(trainer.model.state_dict(), f"{out}/weights_rank{rank}.pt")
-    if rank == 0:
-        trainer.save(f"{out}/model")
+    trainers = []
+
+    class Recorded(htc.training.Trainer):
+        def fit(self, *args, **kwargs):
+            trainers.append(self)
+            return super().fit(*args, **kwargs)
+
+    htc.training.Trainer = Recorded  # what `htc train` imports
+    code = app(argv, standalone_mode=False)
+    if code:  # a refused argument (already reported on stderr)
+        sys.exit(code)
+    (trainer,) = trainers
+    out = Path(argv[argv.index("--out") + 1])
+    rank = int(os.environ.get("RANK", "0"))
+    history = [{k: v for k, v in r.items() if k != "seconds"} for r in trainer.history]
+    torch.save({"weights": trainer.model.state_dict(), "history": history,
+                "world": int(os.environ.get("WORLD_SIZE", "1"))}, out / f"rank{rank}.pt")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

@@ -56,6 +56,8 @@ def test_killed_mid_epoch_resumes_identically(tmp_path, data):
     res_resumed = resumed.fit(train, dev, resume=True)
     assert res_resumed["best_dev_h_micro_f"] == res_full["best_dev_h_micro_f"]
     assert [h["dev_h_micro_f"] for h in resumed.history] == [h["dev_h_micro_f"] for h in full.history]
+    # the resumed epoch's loss covers its steps before the interruption too
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     wf, wr = weights(full), weights(resumed)
     assert all(torch.equal(wf[k], wr[k]) for k in wf)
     assert np.array_equal(full.predict_proba(dev.texts), resumed.predict_proba(dev.texts))

@@ -109,7 +109,9 @@ def run(model: str = "tiny-n3", steps: int = 3, beta: float = 0.04, kl_weight_be
         save_strategy="steps" if save else "no",
         save_steps=max(steps, 1),
         report_to="none",
-        use_cpu=device == "cpu",
+        # without CUDA, "auto" is the CPU: accelerate then joins the processes of a multi-process
+        # launch with gloo (with use_cpu=False it finds no GPU backend and does not join them)
+        use_cpu=device == "cpu" or (device == "auto" and not torch.cuda.is_available()),
         bf16=bf16,
         seed=seed,
         disable_dropout=True,
@@ -164,6 +166,8 @@ def main(
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if not trainer.accelerator.is_main_process:  # several processes: one report, from rank 0
+        return
     keys = ("reward", "kl", "kl_weighted", "kl_weight/mean", "kl_weight/p50", "certainty/mean")
     for record in trainer.state.log_history:
         if "step" in record and "reward" in record:

@@ -101,8 +101,9 @@ def decode_optimal_hf(proba, taxonomy: Taxonomy, *, beta: float = 1.0) -> np.nda
         topo = taxonomy.topological_order
         s_b = sizes[topo]
         bad = np.zeros(len(p), dtype=np.bool_)  # values are checked inside the kernel
+        loose = np.zeros(len(p), dtype=np.bool_)  # rows whose children exceed a parent by round-off
         _decode_tree_batch(
-            p, bad, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"], lay["chi"], lay["lo"],
+            p, bad, loose, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"], lay["chi"], lay["lo"],
             lay["hi"], np.searchsorted(a_vals, np.arange(1, taxonomy.max_depth + 1)),
             a_vals, (1 + b2) / (1 + b2 * np.arange(1, taxonomy.max_depth + 1.0)),
             s_b / ((1 + b2) * sizes.max()) * (1 - 1e-9),
@@ -110,6 +111,8 @@ def decode_optimal_hf(proba, taxonomy: Taxonomy, *, beta: float = 1.0) -> np.nda
         )
         if bad.any():
             as_proba(p[bad], taxonomy)  # raises the precise error (NaN, range)
+        if loose.any():  # a chosen child whose parent's marginal rounded to below it: its path
+            out[loose] = taxonomy.closure(out[loose])
         return out
     d = taxonomy.descendant_matrix.tocsr()
     d.sort_indices()
@@ -162,8 +165,8 @@ def _tree_layout(taxonomy: Taxonomy) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True, parallel=True)
-def _decode_tree_batch(p, bad, topo, n_top, internal, clo, chi, lo, hi, a_of_depth, a_vals, w_depth,
-                       bound, b2, a_max, out):
+def _decode_tree_batch(p, bad, loose, topo, n_top, internal, clo, chi, lo, hi, a_of_depth, a_vals,
+                       w_depth, bound, b2, a_max, out):
     n = p.shape[1]
     for i in prange(p.shape[0]):
         row = p[i]
@@ -190,6 +193,7 @@ def _decode_tree_batch(p, bad, topo, n_top, internal, clo, chi, lo, hi, a_of_dep
                 s += pb[c]
             qu = q[u] - s
             clipped = clipped or qu < -1e-12  # beyond round-off: inconsistent marginals
+            loose[i] = loose[i] or qu < 0.0  # within round-off: a child may pass its parent
             q[u] = max(qu, 0.0)
         pc = pb  # marginals of the clipped q: p itself unless a real inconsistency was clipped
         if clipped:

@@ -142,8 +142,14 @@ def check_documents(y, name: str) -> None:
 
 def as_proba(proba, taxonomy: Taxonomy, name: str = "proba") -> np.ndarray:
     """A float64 ``(documents, nodes)`` array of probabilities in [0, 1]."""
-    p = proba.toarray() if sp.issparse(proba) else np.asarray(proba, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64)
+    try:
+        p = proba.toarray() if sp.issparse(proba) else np.asarray(proba)
+        if p.dtype.kind == "c":
+            raise ValueError("complex numbers")
+        p = np.asarray(p, dtype=np.float64)
+    except (ValueError, TypeError) as err:  # strings, ragged lists, complex numbers, …
+        raise ValueError(f"{name} must be a numeric array of probabilities in [0, 1] ({err})") \
+            from None
     if p.ndim == 1:
         p = p[None, :]
     if p.ndim != 2 or p.shape[1] != len(taxonomy):

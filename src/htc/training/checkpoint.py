@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -26,21 +27,28 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _save_atomic(obj, path: Path) -> None:
+    """``torch.save`` to ``path.tmp``, then rename it to ``path``: a process killed at any point
+    leaves ``path`` as it was or whole, never half-written. An error removes the temporary file."""
+    tmp = path.with_suffix(".tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def save_checkpoint(path: Path, **state) -> None:
     """Write atomically: a crash while saving leaves the previous checkpoint intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({**state, "rng": rng_state()}, tmp)
-    os.replace(tmp, path)
+    _save_atomic({**state, "rng": rng_state()}, path)
 
 
 def save_weights(path: Path, state_dict: dict) -> None:
     """``torch.save`` a state dict atomically (a temporary name, then a rename)."""
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state_dict, tmp)
-    os.replace(tmp, path)
+    _save_atomic(state_dict, Path(path))
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -48,3 +56,5 @@ def load_checkpoint(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no checkpoint to resume from") from None
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: not a readable checkpoint ({err})") from None

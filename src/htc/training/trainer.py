@@ -23,7 +23,7 @@ import torch
 from rich.console import Console
 from safetensors.torch import load_file, save_file
 
-from htc.data import Corpus
+from htc.data import Corpus, atomic_write
 from htc.decoding import decode
 from htc.encoders import FinetuneEncoder, FrozenEncoder, TfidfEncoder
 from htc.losses import make_loss
@@ -83,6 +83,8 @@ class Trainer:
         self.loss_fn = None
         self.history: list[dict] = []
         self.tuning: dict | None = None  # how the decoder's parameter was tuned (htc train --tune)
+        #: False on the processes other than rank 0 of a multi-process run: they write no file
+        self.is_main_process = True
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -94,8 +96,15 @@ class Trainer:
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return None
         from accelerate import Accelerator
+        from accelerate.utils import DistributedType
 
-        return Accelerator(cpu=not torch.cuda.is_available())
+        acc = Accelerator(cpu=not torch.cuda.is_available())
+        if acc.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP,
+                                    DistributedType.MEGATRON_LM):
+            raise ValueError(f"htc train runs data parallel (DDP) only, not "
+                             f"{acc.distributed_type.value}: launch with accelerate launch "
+                             "--multi_gpu (or torchrun), without a DeepSpeed or FSDP config")
+        return acc
 
     def _net(self) -> HTCModel:
         """The model without its distributed wrapper."""
@@ -208,6 +217,7 @@ class Trainer:
         if acc is not None:
             self.device = acc.device
         main = acc is None or acc.is_main_process
+        self.is_main_process = main
         if notice and main:
             self.console.print(notice, highlight=False)
         self._seed()
@@ -243,8 +253,13 @@ class Trainer:
             scheduler.load_state_dict(ck["scheduler"])
             state, self.history = ck["state"], ck["history"]
             set_rng_state(ck["rng"])
-            self.console.print(f"resumed from {ckpt_path} at epoch {state['epoch']}, "
-                               f"step {state['step_in_epoch']}")
+            if main:
+                # a run killed after logging an epoch but before that epoch's checkpoint would
+                # otherwise log it twice: the log restarts from the checkpoint's history
+                with atomic_write(self.out_dir / "log.jsonl", suffix=".jsonl") as fh:
+                    fh.writelines(json.dumps(record) + "\n" for record in self.history)
+                self.console.print(f"resumed from {ckpt_path} at epoch {state['epoch']}, "
+                                   f"step {state['step_in_epoch']}")
         if acc is not None:  # DDP + mixed precision; each process takes a share of every batch
             self.model, optimizer = acc.prepare(self.model, optimizer)
             self._acc = acc
@@ -277,7 +292,9 @@ class Trainer:
                     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
                     perm = torch.randperm(len(train), generator=gen).numpy()
                     self.model.train()
-                    running = []
+                    # the epoch's step losses so far: in the checkpoint, so that a resumed run
+                    # logs the same epoch loss as an uninterrupted one
+                    running = state.setdefault("epoch_losses", [])
                     for step in range(state["step_in_epoch"], steps_per_epoch):
                         idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
                         running.append(self.train_step(x_train, y_train, idx, optimizer,
@@ -314,7 +331,7 @@ class Trainer:
                         say(f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
                             f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else "")
                             + f" · {bar.times().split(',')[0]}")
-                    state.update(epoch=epoch + 1, step_in_epoch=0)
+                    state.update(epoch=epoch + 1, step_in_epoch=0, epoch_losses=[])
                     checkpoint()
                 if main and state["epoch"] < cfg.epochs:
                     say(f"early stop after epoch {state['epoch']}: no dev improvement for "
@@ -340,17 +357,23 @@ class Trainer:
     def train_step(self, inputs, y: torch.Tensor, idx: np.ndarray, optimizer, scheduler) -> float:
         """One optimiser step on documents ``idx``: forward, loss, backward, clip, AdamW, LR.
 
-        Under accelerate each process takes ``idx[rank::world]`` and gradients are averaged."""
+        Returns the batch's mean loss. Under accelerate each process takes ``idx[rank::world]``;
+        its loss is weighted by its share of the batch (``len(share) · world / len(idx)``), so
+        that the gradients DDP averages are those of the whole batch's mean loss even when the
+        shares differ in size, and the returned loss is the whole batch's, the same on every
+        process. A batch smaller than the number of processes is taken whole by each."""
         acc = getattr(self, "_acc", None)
-        if acc is not None and len(idx) >= acc.num_processes:
+        n_batch, scale = len(idx), 1.0
+        if acc is not None and n_batch >= acc.num_processes:
             idx = idx[acc.process_index::acc.num_processes]
+            scale = len(idx) * acc.num_processes / n_batch
         batch = self._batch(inputs, idx)
         with self._autocast():
             logits = self.model(batch)
         loss = self.loss_fn(logits.float(), y[idx].to(self.device))
         optimizer.zero_grad(set_to_none=True)
         if acc is not None:
-            acc.backward(loss)
+            acc.backward(loss * scale if scale != 1.0 else loss)
             if self.config.grad_clip > 0:
                 acc.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         else:
@@ -359,6 +382,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         optimizer.step()
         scheduler.step()
+        if acc is not None:  # the whole batch's mean: sum over processes of share-weighted means
+            return float(acc.reduce(loss.detach() * (scale / acc.num_processes), reduction="sum"))
         return float(loss.detach())
 
     # ------------------------------------------------------------------ inference
