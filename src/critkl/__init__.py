@@ -19,6 +19,7 @@ _LAZY = {
                     "prompt", "sample_pretrain", "sample_rl", "target"),
     ".critical": ("analyse", "critical_positions", "delta_j", "delta_j_table", "token_certainty"),
     ".evaluate": ("accuracy", "length_table"),
+    ".finite": ("NonFiniteError",),
     ".generation": ("ContextTooLongError", "generate", "generate_ids"),
     ".kl": ("certainty", "kl_estimate", "masked_mean", "prioritized_weight"),
     ".model": ("SIZES", "build_model", "context_length", "load_model", "load_pretrained", "save_model"),
@@ -30,9 +31,9 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
-    "SIZES", "VOCAB", "CharTokenizer", "ContextTooLongError", "OutOfVocabularyError", "PretrainConfig",
-    "Problem", "accuracy", "analyse", "answer_string", "build_model", "certainty", "context_length",
-    "critical_positions", "delta_j", "delta_j_table", "eval_set", "extract_answer", "generate",
+    "SIZES", "VOCAB", "CharTokenizer", "ContextTooLongError", "NonFiniteError", "OutOfVocabularyError",
+    "PretrainConfig", "Problem", "accuracy", "analyse", "answer_string", "build_model", "certainty",
+    "context_length", "critical_positions", "delta_j", "delta_j_table", "eval_set", "extract_answer", "generate",
     "generate_ids", "is_correct", "length_table", "load_model", "load_pretrained", "parse_answer",
     "pretrain", "prompt", "sample_pretrain", "sample_rl", "save_model", "target", "token_certainty",
     "kl_estimate", "masked_mean", "prioritized_weight", "RLConfig", "Trainer", "train", "Rollout",

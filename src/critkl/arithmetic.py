@@ -17,10 +17,20 @@ EVAL_KINDS = ("identical", "varying")
 
 @dataclass(frozen=True)
 class Problem:
-    """One addition problem ``a + b`` (non-negative integers)."""
+    """One addition problem ``a + b`` (non-negative integers, checked on construction).
+
+    >>> Problem(57, -8)
+    Traceback (most recent call last):
+    ...
+    ValueError: b must be a non-negative int, got -8
+    """
 
     a: int
     b: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "a", _check_operand("a", self.a))
+        object.__setattr__(self, "b", _check_operand("b", self.b))
 
     @property
     def digits(self) -> int:

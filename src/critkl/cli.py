@@ -10,6 +10,7 @@ Nothing heavy is imported here: torch and transformers load inside the commands,
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -36,8 +37,10 @@ def _pretrain(
                                       "--steps)."),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
+    from .pretrain import recover_checkpoint
+
     checkpoint = Path(config.out_dir) / "checkpoint"
-    if not resume and checkpoint.is_dir():
+    if not resume and recover_checkpoint(checkpoint) is not None:
         fail(f"{checkpoint} holds an earlier run: add --resume to continue it, or give another --out "
              "(or delete the folder) to start afresh")
     from .model import load_model, save_model
@@ -65,6 +68,24 @@ def _model_of(model: str | None, model_option: str | None) -> str:
 
 
 _MODEL_HELP = "Model folder, or a shipped name such as tiny-n3 (also as --model)."
+
+
+def _require(option: str, ok: bool, want: str, value) -> None:
+    """Stop with ``error: OPTION must be WANT, got VALUE`` (status 2) unless ``ok``."""
+    if not ok:
+        fail(f"{option} must be {want}, got {value}")
+
+
+def _finite_positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def _write(path: Path, text: str) -> None:
+    """An output file, written whole or not at all (a temporary file, then a rename)."""
+    from .run_folder import write_text_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
 
 
 def _threads() -> int:
@@ -110,6 +131,14 @@ def eval_length(
     from .progress import Progress, duration
 
     model = _model_of(model, model_option)
+    _require("--size", size >= 1, ">= 1", size)
+    _require("--extra-lengths", extra_lengths >= 1, ">= 1 (lengths N..N+k)", extra_lengths)
+    _require("--max-digits", max_digits >= 0, ">= 0 (0: the model's own N)", max_digits)
+    _require("--batch-size", batch_size >= 1, ">= 1", batch_size)
+    _require("--seed", 0 <= seed < 2**32, "in [0, 2**32)", seed)
+    if sampled:
+        _require("--temperature", _finite_positive(temperature), "a finite number > 0 (--no-sampled: greedy only)",
+                 temperature)
     m, _, n = _load(model)
     n = max_digits or n
     temps = (0.0, temperature) if sampled else (0.0,)
@@ -138,12 +167,10 @@ def eval_length(
     Console(width=160).print(table)
     typer.echo(f"wall time: {duration(time.time() - t0)}")
     if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(markdown_table(cells, n) + "\n")
+        _write(markdown, markdown_table(cells, n) + "\n")
         typer.echo(f"markdown: {markdown}")
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps([asdict(c) for c in cells], indent=1) + "\n")
+        _write(json_out, json.dumps([asdict(c) for c in cells], indent=1) + "\n")
         typer.echo(f"json: {json_out}")
 
 
@@ -171,6 +198,12 @@ def certainty(
     from .report import delta_j_markdown, delta_j_rich
 
     model = _model_of(model, model_option)
+    _require("--digits", digits >= 1, ">= 1", digits)
+    _require("--samples", samples >= 1, ">= 1", samples)
+    _require("--temperature", _finite_positive(temperature), "a finite number > 0", temperature)
+    _require("--source", source in ("generated", "ground_truth"), "generated or ground_truth", repr(source))
+    _require("--max-digits", max_digits >= 0, ">= 0 (0: the model's own N)", max_digits)
+    _require("--seed", 0 <= seed < 2**32, "in [0, 2**32)", seed)
     m, _, n = _load(model)
     n = max_digits or n
     out_dir = out_dir or out  # --out-dir: the option's older name
@@ -189,12 +222,12 @@ def certainty(
     gens = gens_by_kind["shannon"]
     for name, (mean, count) in per_name_certainty(gens).items():
         console.print(f"  mean J (Shannon) at {name:<32} {mean:.3f}  (n={count})", markup=False)
-    (out_dir / "delta_j.md").write_text(delta_j_markdown(rows) + "\n")
-    (out_dir / "delta_j.json").write_text(json.dumps(
+    _write(out_dir / "delta_j.md", delta_j_markdown(rows) + "\n")
+    _write(out_dir / "delta_j.json", json.dumps(
         [{"kind": k, "temperature": t, **asdict(r)} for k, t, r in rows], indent=1) + "\n")
     example = next((g for g in gens if not g.correct and g.critical.any()), gens[0])
     heatmap_png(example, out_dir / "heatmap.png", measure=f"Shannon certainty J at T={temperature:g}")
-    (out_dir / "heatmap.html").write_text(heatmap_html(gens[:10], title=f"{model}: certainty (Shannon, T={temperature:g})"))
+    _write(out_dir / "heatmap.html", heatmap_html(gens[:10], title=f"{model}: certainty (Shannon, T={temperature:g})"))
     typer.echo(f"files: {out_dir}/delta_j.md, delta_j.json, heatmap.png, heatmap.html")
 
 
@@ -217,9 +250,6 @@ def calibrate(
     each certainty kind and temperature; the recommended row leaves the lowest median weight on
     critical tokens. Example: ``critkl calibrate tiny-n4``.
     """
-    import json
-    import math
-
     from rich.console import Console
     from rich.table import Table
 
@@ -227,7 +257,10 @@ def calibrate(
     from .kl import CERTAINTY_KINDS
 
     model = _model_of(model, model_option)
-    m, _, n = _load(model)
+    _require("--digits", digits >= 0, ">= 0 (0: N+1)", digits)
+    _require("--problems", problems >= 1, ">= 1", problems)
+    _require("--quantile", 0 < quantile < 1, "in (0, 1)", quantile)
+    _require("--target", 0 < target < 1, "in (0, 1)", target)
     try:
         temps = tuple(float(t) for t in temperatures.split(","))
     except ValueError:
@@ -236,6 +269,7 @@ def calibrate(
         fail(f"--temperatures must all be finite and > 0, got {temperatures!r}")
     if not beta >= 0 or not math.isfinite(beta):
         fail(f"--beta must be a finite number >= 0, got {beta}")
+    m, _, n = _load(model)
     try:
         table = gold_certainties(m, rl_problems(n, digits or n + 1, problems), n, CERTAINTY_KINDS, temps)
         rows = calibrate_table(table, quantile, target)
@@ -260,8 +294,7 @@ def calibrate(
     typer.echo(f"use: critkl rl --model {model} --kl prioritized --certainty {best.kind} "
                f"--certainty-temperature {best.temperature:g} --beta {best.beta:g}")
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps([r.as_dict() for r in shown], indent=1) + "\n")
+        _write(json_out, json.dumps([r.as_dict() for r in shown], indent=1) + "\n")
         typer.echo(f"json: {json_out}")
 
 

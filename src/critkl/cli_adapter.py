@@ -30,7 +30,8 @@ _SIMPLE = (bool, int, float, str, Path)
 
 
 def fail(message: str) -> typing.NoReturn:
-    """Print ``error: message`` in red on stderr and exit with status 2 (a usage error)."""
+    """Print ``error: message`` (on one line) in red on stderr and exit with status 2 (a usage error)."""
+    message = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
     typer.secho(f"error: {message}", err=True, fg="red")
     raise typer.Exit(2)
 
@@ -74,8 +75,9 @@ def config_command(cls, run: typing.Callable, panel: str | None = None) -> typin
     ``run``'s first parameter receives the config; its other parameters (typer options, e.g.
     ``resume: bool = typer.Option(False)``) are kept as they are. Fields with ``cli=False`` in their
     metadata have no option (``--config``/``--set`` still reach them). A ``ValueError`` or
-    ``FileNotFoundError`` from the config or from ``run`` ends the command with ``error: ...`` and
-    status 2. The help panel of the fields is ``panel`` (default: the class name).
+    ``FileNotFoundError`` from the config, or a ``ValueError`` or ``OSError`` from ``run``, ends the
+    command with one ``error: ...`` line and status 2. The help panel of the fields is ``panel``
+    (default: the class name).
     """
     hints = field_types(cls)
     panel = panel or f"{cls.__name__} fields"
@@ -155,7 +157,7 @@ def config_command(cls, run: typing.Callable, panel: str | None = None) -> typin
             fail(str(e))
         try:
             return run(config, **{p.name: kwargs[p.name] for p in extras})
-        except (ValueError, FileNotFoundError) as e:
+        except (ValueError, OSError) as e:  # OSError: FileNotFoundError, a folder that cannot be written
             fail(str(e))
 
     command.__signature__ = inspect.Signature(params)

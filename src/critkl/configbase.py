@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import numbers
 import types
 import typing
@@ -80,14 +81,34 @@ def field_types(cls) -> dict[str, object]:
     return typing.get_type_hints(cls)
 
 
+def _non_finite(value) -> bool:
+    """True for a NaN or infinite float, also inside a tuple or list."""
+    if isinstance(value, (tuple, list)):
+        return any(_non_finite(v) for v in value)
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def check_types(config) -> None:
-    """Raise ``ValueError`` naming the first field whose value does not fit its annotation; a JSON
-    list given for a tuple field becomes a tuple, so a config read back equals the one written."""
+    """Raise ``ValueError`` naming the first field whose value does not fit its annotation, or whose
+    number is NaN or infinite; a JSON list given for a tuple field becomes a tuple, so a config read
+    back equals the one written.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Demo(Config):
+    ...     lr: float = setting(1e-3, "Learning rate.")
+    >>> Demo(lr=float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: lr must be a finite number, got nan
+    """
     hints = field_types(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if not _matches(value, hints[f.name]):
             raise ValueError(f"{f.name} must be {_describe(hints[f.name])}, got {value!r}")
+        if _non_finite(value):
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         if isinstance(value, list) and typing.get_origin(hints[f.name]) is tuple:
             object.__setattr__(config, f.name, tuple(value))
 
@@ -118,11 +139,15 @@ class Config:
 def read_fields(cls, path: str | Path) -> dict:
     """The fields in a JSON config file, checked to be fields of ``cls``."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"config file {path}: no such file") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"config file {path}: not JSON ({e})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {path}: not UTF-8 text") from None
+    except (OSError, RecursionError) as e:
+        raise ValueError(f"config file {path}: cannot be read ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {path}: expected a JSON object of {cls.__name__} fields")
     known = {f.name for f in dataclasses.fields(cls)}
@@ -152,3 +177,42 @@ def parse_settings(items: list[str], cls) -> dict:
             value = raw  # a plain string such as a regex or a path
         out[key] = value
     return out
+
+
+def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The fields (sorted) whose values differ between two config dicts, ``ignore`` left out.
+
+    >>> config_diff({"lr": 1e-4, "seed": 0}, {"lr": 3e-5, "seed": 0})
+    ['lr']
+    """
+    return sorted(k for k in set(stored) | set(wanted) if k not in ignore and stored.get(k) != wanted.get(k))
+
+
+def check_resume(source: str | Path, stored: dict, config: Config, may_differ: tuple[str, ...]) -> None:
+    """Refuse to resume a run from ``source`` whose recorded config ``stored`` differs from ``config``
+    in a field outside ``may_differ``: raise ``ValueError`` naming ``source`` and each differing field
+    with both values. Values are compared as JSON, so a tuple equals the list it was saved as.
+
+    >>> @dataclasses.dataclass
+    ... class Demo(Config):
+    ...     lr: float = setting(1e-3, "Learning rate.")
+    ...     threads: int = setting(0, "CPU threads.")
+    >>> check_resume("run/checkpoint", {"lr": 1e-3, "threads": 1}, Demo(threads=2), ("threads",))
+    >>> check_resume("run/checkpoint", {"lr": 1e-3, "threads": 1}, Demo(lr=0.1), ("threads",))
+    Traceback (most recent call last):
+    ...
+    ValueError: run/checkpoint was written with a different config: lr 0.001 (checkpoint) vs 0.1 (now); resume with the run's own settings (--config OUT/config.json) or give another --out
+    """
+    try:
+        stored = json.loads(json.dumps(stored))
+    except (TypeError, ValueError):
+        stored = None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{source}: the recorded config is not a JSON object of {type(config).__name__} fields")
+    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
+    diff = config_diff(stored, wanted, ignore=may_differ)
+    if diff:
+        shown = ", ".join(f"{k} {stored.get(k, '(unset)')!r} (checkpoint) vs {wanted.get(k, '(unset)')!r} (now)"
+                          for k in diff)
+        raise ValueError(f"{source} was written with a different config: {shown}; resume with the run's own "
+                         "settings (--config OUT/config.json) or give another --out")

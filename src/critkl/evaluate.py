@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,9 +64,11 @@ def length_table(
     """
     if isinstance(max_digits, bool) or not isinstance(max_digits, int) or max_digits < 1:
         raise ValueError(f"max_digits must be an int >= 1, got {max_digits!r}")
+    if isinstance(extra_lengths, bool) or not isinstance(extra_lengths, int) or extra_lengths < 0:
+        raise ValueError(f"extra_lengths must be an int >= 0, got {extra_lengths!r}")
     for t in temperatures:
-        if t < 0:
-            raise ValueError(f"temperatures must be >= 0, got {t}")
+        if not (math.isfinite(t) and t >= 0):
+            raise ValueError(f"temperatures must be finite and >= 0 (0: greedy), got {t}")
     lengths = range(max_digits, max_digits + extra_lengths + 1)
     jobs = [(k, t, d) for k in kinds for t in temperatures for d in lengths]
     sets = {(kind, d): eval_set(d, kind, size=size, seed=seed) for kind in kinds for d in lengths}

@@ -9,6 +9,7 @@ and from the KV cache.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -26,10 +27,26 @@ class ContextTooLongError(ValueError):
     """A prompt plus its continuation does not fit the model's context."""
 
 
+def scaled_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``logits / temperature`` in float32, shifted so that the largest is 0 when ``temperature < 1``:
+    the softmax is the same, and a tiny temperature cannot overflow the division to infinity (which
+    would make the probabilities NaN). Temperatures >= 1 never overflow and keep the plain division.
+
+    >>> scaled_logits(torch.tensor([[2.0, 1.0]]), 1e-300).softmax(-1).tolist()
+    [[1.0, 0.0]]
+    """
+    z = logits.float()
+    if temperature < 1.0:
+        z = z - z.amax(-1, keepdim=True)
+        # below float32's smallest normal number the temperature would round to 0 (0 / 0 = NaN)
+        temperature = max(temperature, torch.finfo(z.dtype).tiny)
+    return z / temperature
+
+
 def _pick(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
     if temperature == 0.0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    probs = torch.softmax(scaled_logits(logits, temperature), dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
@@ -46,8 +63,8 @@ def check_request(model, prompts: Sequence[Sequence[int]], max_new_tokens: int |
 
     Raises ``ValueError`` naming the bad argument, or :class:`ContextTooLongError` naming the
     prompt that cannot fit the model's context."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be >= 0 and finite (0: greedy), got {temperature}")
     b = len(prompts)
     limits = [max_new_tokens] * b if isinstance(max_new_tokens, int) else list(max_new_tokens)
     if len(limits) != b:
@@ -128,7 +145,7 @@ def generate_ids(
         for r, t in zip(rows.tolist(), token.tolist(), strict=True):
             generated[r].append(t)
         if return_logprobs:
-            lp = torch.log_softmax(logits.float() / scale, dim=-1).gather(-1, token[:, None])
+            lp = torch.log_softmax(scaled_logits(logits, scale), dim=-1).gather(-1, token[:, None])
             for r, v in zip(rows.tolist(), lp.squeeze(-1).tolist(), strict=True):
                 logprobs[r].append(v)
         is_nl = token == NEWLINE_ID
@@ -182,8 +199,10 @@ def generate(
     >>> generate(model, [Problem(57, 8)])[0].endswith("6 5\\n")  # doctest: +SKIP
     True
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 and an int, got {batch_size!r}")
+    if not isinstance(temperature, (int, float)) or not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be >= 0 and finite (0: greedy), got {temperature!r}")
     n_ctx = model.config.n_positions
     prompts = [encode(p.prompt) for p in problems]
     limits = []

@@ -33,12 +33,16 @@ def certainty(ref_logits: torch.Tensor, kind: str = "shannon", temperature: floa
         raise ValueError("ref_logits must be a tensor with the vocabulary on its last axis")
     if kind not in CERTAINTY_KINDS:
         raise ValueError(f"kind must be one of {CERTAINTY_KINDS}, got {kind!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be > 0 and finite, got {temperature}")
     v = ref_logits.shape[-1]
     if v < 2:
         raise ValueError(f"ref_logits: need a vocabulary of at least 2 entries, got {v}")
-    logp = torch.log_softmax(ref_logits.float() / temperature, dim=-1)
+    z = ref_logits.float()
+    if temperature < 1.0:  # the same softmax; a tiny temperature cannot overflow the division to infinity
+        z = z - z.amax(-1, keepdim=True)
+        temperature = max(temperature, torch.finfo(z.dtype).tiny)  # nor round to 0 in float32
+    logp = torch.log_softmax(z / temperature, dim=-1)
     if kind == "shannon":
         neg_entropy = (logp.exp() * logp).sum(-1)  # Σ r log r = -H
         return (1.0 + neg_entropy / math.log(v)).clamp(0.0, 1.0)

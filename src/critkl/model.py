@@ -15,6 +15,7 @@ from pathlib import Path
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from .arithmetic import all_nines, episode_length
+from .reading import first_line, read_json
 from .tokenizer import PAD, VOCAB, CharTokenizer, encode
 
 # name -> (n_layer, n_head, n_embd)
@@ -141,7 +142,9 @@ def resolve(name_or_path: str | Path) -> Path:
 def load_model(name_or_path: str | Path) -> tuple[GPT2LMHeadModel, CharTokenizer]:
     """Load ``(model, tokenizer)`` from a folder written by :func:`save_model`, in eval mode.
 
-    Raises ``FileNotFoundError`` naming the folder and every missing file.
+    Raises ``FileNotFoundError`` naming the folder and every missing file, and ``ValueError`` naming the
+    folder and the file for one that cannot be read (not JSON, a damaged or incomplete safetensors,
+    weights that are NaN or infinite).
 
     >>> model, tok = load_model("tiny-n3")  # doctest: +SKIP
     """
@@ -155,13 +158,34 @@ def load_model(name_or_path: str | Path) -> tuple[GPT2LMHeadModel, CharTokenizer
         raise FileNotFoundError(f"model folder {folder} is missing {', '.join(missing)}")
     from transformers.utils import logging as hf_logging
 
+    for name in ("config.json", *TOKENIZER_FILES):
+        if not isinstance(read_json(folder / name), dict):
+            raise ValueError(f"{folder / name}: expected a JSON object")
+    vocab_size = read_json(folder / "config.json").get("vocab_size")
+    if vocab_size != len(VOCAB):  # checked before building the model: not a critkl model at all
+        raise ValueError(f"model folder {folder}: vocab_size {vocab_size} != {len(VOCAB)} in config.json")
     hf_logging.disable_progress_bar()
-    model = GPT2LMHeadModel.from_pretrained(folder)
-    if model.config.vocab_size != len(VOCAB):
-        raise ValueError(
-            f"model folder {folder}: vocab_size {model.config.vocab_size} != {len(VOCAB)}"
-        )
-    tokenizer = CharTokenizer.from_pretrained(folder)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the missing or unexpected weights are reported below, as an error
+    try:
+        model, info = GPT2LMHeadModel.from_pretrained(folder, output_loading_info=True)
+    except Exception as e:  # a damaged safetensors file or config can raise almost any exception
+        raise ValueError(f"model folder {folder}: cannot load config.json and model.safetensors "
+                         f"({type(e).__name__}: {first_line(e)})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = sorted(info.get("missing_keys", ())) + sorted(info.get("mismatched_keys", ()))
+    if missing:
+        raise ValueError(f"model folder {folder}: model.safetensors lacks or mis-sizes weights "
+                         f"{[str(k) for k in missing[:5]]}{' …' if len(missing) > 5 else ''}")
+    bad = [name for name, p in model.named_parameters() if not bool(p.isfinite().all())]
+    if bad:
+        raise ValueError(f"model folder {folder}: model.safetensors holds NaN or infinite weights ({bad[0]})")
+    try:
+        tokenizer = CharTokenizer.from_pretrained(folder)
+    except Exception as e:  # as above, for the tokenizer files
+        raise ValueError(f"model folder {folder}: cannot load the tokenizer files "
+                         f"({type(e).__name__}: {first_line(e)})") from None
     return freeze_positions(model).eval(), tokenizer
 
 

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .configbase import Config, setting
-from .run_folder import ScalarWriter, write_text_atomic
+from .configbase import Config, check_resume, setting
+from .finite import check_finite, check_finite_weights
+from .reading import first_line, read_json, read_state
+from .run_folder import ScalarWriter, trim_log, write_text_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +38,11 @@ if TYPE_CHECKING:
 CHECKPOINT_DIR = "checkpoint"
 TRAINER_STATE = "trainer_state.pt"
 PAD_ID = 6  # the id of "%" (critkl.tokenizer; checked in tests)
+# Fields a resumed run may change: where it runs and what it logs, none of which changes the weights.
+# Any other difference from the checkpoint's config stops the resume; ``steps`` among them, since the
+# cosine schedule is laid over the whole run (to train further, start a new run with --base-model).
+RESUME_MAY_DIFFER = ("out_dir", "device", "threads", "log_every", "eval_every", "eval_size", "eval_heldout",
+                     "checkpoint_every", "tensorboard")
 
 
 @dataclass
@@ -94,6 +103,10 @@ class PretrainConfig(Config):
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.size not in ("tiny", "small", "paper"):  # critkl.model.SIZES
             raise ValueError(f"size must be one of ['paper', 'small', 'tiny'], got {self.size!r}")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must both be in [0, 1), got {list(self.betas)}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:K or mps, got {self.device!r}")
 
 
 def make_batch(max_digits: int, batch_size: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,12 +179,33 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def recover_checkpoint(folder: Path) -> Path | None:
+    """Put ``folder`` (``OUT/checkpoint``) back in order after an interrupted save; return it if present.
+
+    A save writes ``checkpoint.tmp/``, moves the previous checkpoint to ``checkpoint.old/``, renames
+    the new one into place, then deletes the old one. A ``.tmp`` folder is an unfinished write and is
+    removed; a ``.old`` folder without ``checkpoint/`` is the last complete checkpoint and is put back.
+    """
+    folder = Path(folder)
+    tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    if old.is_dir():
+        if folder.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.rename(folder)
+    if tmp.exists():
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    return folder if folder.is_dir() else None
+
+
 def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int, config: PretrainConfig) -> None:
     import torch
 
     from .model import save_model
 
     tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
     save_model(model, tokenizer, tmp, training_config=asdict(config))
     torch.save(
         {
@@ -186,9 +220,7 @@ def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int,
         old = folder.with_name(folder.name + ".old")
         folder.rename(old)
         tmp.rename(folder)
-        for f in old.iterdir():
-            f.unlink()
-        old.rmdir()
+        shutil.rmtree(old)
     else:
         tmp.rename(folder)
 
@@ -245,8 +277,12 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
     """Train, checkpointing to ``out_dir/checkpoint``; the final model goes to ``out_dir/final``.
 
     With ``resume=True`` and a checkpoint present, training continues exactly where it
-    stopped. ``until`` stops (after checkpointing) at that step, as an interruption
-    would; the call then returns the checkpoint folder. Returns the final model folder.
+    stopped; a checkpoint written with other settings (a field outside ``RESUME_MAY_DIFFER``)
+    is refused with a ``ValueError`` that lists them, and a damaged one with an error naming
+    its file, before anything in the run folder changes. ``until`` stops (after checkpointing)
+    at that step, as an interruption would; the call then returns the checkpoint folder. A
+    loss, gradient norm or weight that turns NaN or infinite raises
+    :class:`critkl.finite.NonFiniteError` before it is saved. Returns the final model folder.
 
     >>> pretrain(PretrainConfig(max_digits=3, steps=3000, out_dir="runs/n3"))  # doctest: +SKIP
     """
@@ -258,19 +294,18 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "config.json", config.to_json() + "\n")
     device = _device(config.device)
     ckpt = out / CHECKPOINT_DIR
     tokenizer = CharTokenizer()
     start = 0
-    if resume and ckpt.is_dir():
+    # everything is read and checked before anything is written: a refused resume leaves the run as it was
+    if resume and recover_checkpoint(ckpt) is not None:
+        check_resume(ckpt, _read_training_config(ckpt), config, RESUME_MAY_DIFFER)
         model, tokenizer = load_model(ckpt)
-        state_file = ckpt / TRAINER_STATE
-        if not state_file.is_file():
-            raise FileNotFoundError(f"checkpoint folder {ckpt} is missing {TRAINER_STATE}")
-        state = torch.load(state_file, map_location="cpu", weights_only=False)
-        start = int(state["step"])
+        state = _read_trainer_state(ckpt / TRAINER_STATE)
+        start = state["step"]
+        if start > config.steps:
+            raise ValueError(f"checkpoint {ckpt} is at step {start}, beyond steps={config.steps}")
     elif config.init_from:
         model, _ = load_model(config.init_from)
         if getattr(model.config, "critkl_max_digits", None) != config.max_digits:
@@ -296,14 +331,23 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
         optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps, config.min_lr_ratio)
     )
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+        except Exception as e:  # a damaged state fails in many ways: missing keys, wrong types, shapes
+            raise ValueError(f"{ckpt / TRAINER_STATE}: does not fit the model in {ckpt} "
+                             f"({type(e).__name__}: {first_line(e)})") from None
+    if not resume:
+        recover_checkpoint(ckpt)  # a fresh run starts without the leftovers of an interrupted save
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.json", config.to_json() + "\n")
+    log_path = out / "log.jsonl"
+    trim_log(log_path, "step", start)  # the steps after the checkpoint (all, for a fresh run) are logged again
     use_bf16 = device.type == "cuda"
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    log_path = out / "log.jsonl"
     writer = ScalarWriter(out) if config.tensorboard else None
 
     from .progress import Progress, duration
@@ -318,6 +362,25 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
               f"scratchpads: steps {start + 1}..{stop} of {config.steps}, batch {config.batch_size}, "
               f"in-distribution evaluation every {config.eval_every} steps; {where}", flush=True)
     bar = Progress(f"pretrain N={config.max_digits}", config.steps, unit="steps", done=start, enabled=progress)
+    try:
+        _train_steps(config, model, tokenizer, optimizer, scheduler, device, use_bf16, start, stop, ckpt,
+                     log_path, writer, bar)
+    finally:
+        if writer is not None:
+            writer.close()
+    if stop < config.steps:
+        return ckpt
+    final = out / "final"
+    model.eval()
+    check_finite_weights(model, f"step {stop}")
+    save_model(model.to("cpu"), tokenizer, final, training_config=asdict(config))
+    return final
+
+
+def _train_steps(config: PretrainConfig, model, tokenizer, optimizer, scheduler, device, use_bf16: bool,
+                 start: int, stop: int, ckpt: Path, log_path: Path, writer, bar) -> None:
+    import torch
+
     t_last, tokens, loss_sum, loss_n = time.time(), 0, 0.0, 0
     with bar, log_path.open("a") as log:
         for step in range(start, stop):
@@ -330,14 +393,16 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
                 ).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model(input_ids=ids, labels=labels, position_ids=positions).loss
+            done = step + 1
+            loss_value = check_finite(loss.detach(), "the training loss", f"step {done}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            grad_norm = check_finite(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip),
+                                     "the gradient norm", f"step {done}")
             optimizer.step()
             scheduler.step()
             tokens += int((labels != -100).sum())
-            loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
-            done = step + 1
+            loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
             record = info = None
             if done % config.log_every == 0 or done == config.steps:
                 now = time.time()
@@ -345,7 +410,7 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
                     "step": done,
                     "loss": loss_sum / loss_n,
                     "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": float(grad_norm),
+                    "grad_norm": grad_norm,
                     "tokens_per_s": tokens / max(now - t_last, 1e-9),
                     "time": now,
                 }
@@ -363,13 +428,24 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
                     writer.write(record, done, skip=("step", "time"))
                 info = " · ".join(f"{k} {v:.4g}" for k, v in record.items() if k in ("loss", "acc_in_dist"))
             if done % config.checkpoint_every == 0 or done == stop:
+                check_finite_weights(model, f"step {done}")
                 _checkpoint(ckpt, model, tokenizer, optimizer, scheduler, done, config)
             bar.update(done, info=info)
-    if writer is not None:
-        writer.close()
-    if stop < config.steps:
-        return ckpt
-    final = out / "final"
-    model.eval()
-    save_model(model.to("cpu"), tokenizer, final, training_config=asdict(config))
-    return final
+
+
+def _read_training_config(ckpt: Path) -> dict:
+    path = ckpt / "training_config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint folder {ckpt} is missing training_config.json")
+    return read_json(path, "JSON config")
+
+
+def _read_trainer_state(path: Path) -> dict:
+    """The optimizer, scheduler, step and RNG state of a checkpoint; errors name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint folder {path.parent} is missing {path.name}")
+    state = read_state(path, ("step", "optimizer", "scheduler", "torch_rng"))
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{path}: step must be an int >= 0, got {step!r}")
+    return state

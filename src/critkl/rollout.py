@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,8 +101,8 @@ def sample_continuations(lm, prompts: Sequence[Sequence[int]], limits: Sequence[
     """
     if decoding not in DECODINGS:
         raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be > 0 and finite for sampling, got {temperature}")
     if len(prompts) == 0:
         return [], []
     if decoding != "dynamic":

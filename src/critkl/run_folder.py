@@ -8,6 +8,7 @@ at the end, ``final/`` (a model folder for :func:`critkl.load_model` and ``from_
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -26,6 +27,30 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def trim_log(path: Path, key: str, last: int) -> None:
+    """Keep the records of a ``log.jsonl`` up to ``record[key] == last`` (the step or iteration of the
+    checkpoint a run resumes from, which logs the rest again) and drop a line an interruption cut short;
+    rewritten atomically. A missing file is left missing.
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> _ = p.write_text('{"step": 1}\\n{"step": 2}\\n{"step": 3}\\n{"st')
+    >>> trim_log(p, "step", 2); p.read_text()
+    '{"step": 1}\\n{"step": 2}\\n'
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get(key, 0), (int, float)) and record.get(key, 0) <= last:
+            kept.append(line + "\n")
+    write_text_atomic(path, "".join(kept))
 
 
 class ScalarWriter:

@@ -6,11 +6,15 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..configbase import Config, setting
+from ..configbase import config_diff as config_diff  # where critkl.study.runner reads it
 
 ALGOS = ("a2c", "ppo")
 KL_MODES = ("none", "standard", "prioritized")
 KL_PLACEMENTS = ("loss", "reward")
 VARIANTS = ("official", "paper")
+# Fields a resumed run may change: where and how fast it runs, and whether TensorBoard is written. Any
+# other difference from the checkpoint's config stops the resume (a run is one config).
+RESUME_MAY_DIFFER = ("out_dir", "threads", "tensorboard")
 
 # Settings where the paper and the official code differ (certainty vs Eq. 2, reward, entropy coef in Table 3).
 VARIANT_SETTINGS: dict[str, dict[str, object]] = {
@@ -118,6 +122,10 @@ class RLConfig(Config):
             ("policy_temperature", self.policy_temperature > 0, "> 0"),
             ("alpha", self.alpha >= 0, ">= 0"),
             ("beta", self.beta >= 0, ">= 0"),
+            ("weight_slope", self.weight_slope >= 0, ">= 0 (a negative weight pushes the policy away from "
+             "the reference)"),
+            ("weight_intercept", self.weight_intercept >= 0, ">= 0 (a negative weight pushes the policy away "
+             "from the reference)"),
             ("lr", self.lr > 0, "> 0"),
             ("adam_eps", self.adam_eps > 0, "> 0"),
             ("train_digits", self.train_digits >= 2 or self.train_digits == 0, "an int >= 2, or 0 for N+1"),
@@ -145,16 +153,6 @@ class RLConfig(Config):
         except re.error as e:
             raise ValueError(f"trainable must be a regular expression on parameter names, got "
                              f"{self.trainable!r}: {e}") from e
-
-
-def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
-    """The fields (sorted) whose values differ between two config dicts, ``ignore`` left out.
-
-    >>> config_diff({"lr": 1e-4, "seed": 0}, {"lr": 3e-5, "seed": 0})
-    ['lr']
-    """
-    return sorted(k for k in set(stored) | set(wanted) if k not in ignore and stored.get(k) != wanted.get(k))
-
 
 
 # Thread-seconds per training episode and per evaluated problem of a shipped tiny model (5-digit problems at

@@ -26,14 +26,17 @@ import torch
 
 from ..arithmetic import eval_set, sample_rl
 from ..calibration import WeightCollapseWarning, collapse_message, is_collapsed
+from ..configbase import check_resume
 from ..evaluate import accuracy
+from ..finite import check_finite, check_finite_weights
 from ..kl import certainty, kl_estimate, masked_mean, prioritized_weight
 from ..model import load_model, max_digits_of, save_model
+from ..reading import first_line, read_state
 from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, trajectory_logits
-from ..run_folder import ScalarWriter, write_text_atomic
+from ..run_folder import ScalarWriter, trim_log, write_text_atomic
 from .a2c import a2c_loss
 from .advantage import gae
-from .config import RLConfig, config_diff
+from .config import RESUME_MAY_DIFFER, RLConfig
 from .diagnostics import GoldPath, critical_step_mask, grad_norms, quantiles
 from .losses import entropy_of, weighted_kl
 from .policy import ActorCritic
@@ -126,6 +129,9 @@ class Trainer:
                 "iteration": self.iteration, "config": asdict(self.config)}
 
     def save_checkpoint(self) -> Path:
+        """Write ``checkpoint.pt`` through a temporary file and a rename (an interruption leaves the
+        previous one whole); refuses weights that are not finite."""
+        check_finite_weights(self.policy, f"iteration {self.iteration}")
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / CHECKPOINT
         tmp = path.with_suffix(".tmp")
@@ -134,17 +140,23 @@ class Trainer:
         return path
 
     def load_checkpoint(self) -> bool:
+        """Continue from ``checkpoint.pt`` if there is one. A checkpoint written with another config
+        (a field outside ``RESUME_MAY_DIFFER``) or a damaged one raises ``ValueError`` naming it."""
         path = self.out / CHECKPOINT
         if not path.is_file():
             return False
-        state = torch.load(path, weights_only=False)
-        diff = config_diff(state["config"], asdict(self.config))
-        if diff:
-            raise ValueError(f"checkpoint {path} was written with a different config (fields {diff}); "
-                             "use another out_dir or the same settings")
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = int(state["iteration"])
+        state = read_state(path, ("policy", "optimizer", "iteration", "config"))
+        check_resume(path, state["config"], self.config, RESUME_MAY_DIFFER)
+        iteration = state["iteration"]
+        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+            raise ValueError(f"{path}: iteration must be an int >= 0, got {iteration!r}")
+        try:
+            self.policy.load_state_dict(state["policy"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except Exception as e:  # a damaged state fails in many ways: missing keys, wrong types, shapes
+            raise ValueError(f"{path}: does not fit the model {self.config.model} "
+                             f"({type(e).__name__}: {first_line(e)})") from None
+        self.iteration = iteration
         return True
 
     # ------------------------------------------------------------------ one iteration
@@ -209,12 +221,16 @@ class Trainer:
                     terms = ppo_loss(logp, prep["old_logp"][sl], clip=c.ppo_clip, **common)
                 if first:  # how hard the KL pulls against the reward, on this collect's first minibatch
                     grads = grad_norms(self._lm_params, policy=terms.policy, kl=kl)
+                where = f"iteration {self.iteration + 1}"
+                check_finite(terms.total.detach(), "the training loss", where)
                 self.optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()
                 if c.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm)
+                    check_finite(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm),
+                                 "the gradient norm", where)
                 self.optimizer.step()
                 logs.append(terms.as_floats())
+        check_finite_weights(self.policy, f"iteration {self.iteration + 1}")
         alpha = c.alpha if use_kl else 0.0
         ratio = alpha * grads["kl"] / grads["policy"] if grads["policy"] > 0 else float("nan")
         return {k: float(np.mean([x[k] for x in logs])) for k in logs[0]} | {
@@ -331,10 +347,12 @@ class Trainer:
         (:meth:`start_evaluation`).
         """
         c = self.config
+        resumed = resume and self.load_checkpoint()  # checked before anything in the folder changes
         self.out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.out / "config.json", c.to_json() + "\n")
-        resumed = resume and self.load_checkpoint()
-        if not resumed:
+        if resumed:
+            trim_log(self.out / "log.jsonl", "iteration", self.iteration)  # later ones are logged again
+        else:
             (self.out / "log.jsonl").unlink(missing_ok=True)
             rec = {"iteration": 0, "episodes": 0, **self.start_evaluation(start_cache)}
             self._log(rec)
@@ -364,6 +382,7 @@ class Trainer:
                 self.save_checkpoint()
             if until is not None and self.iteration >= until:
                 return self.out / CHECKPOINT
+        check_finite_weights(self.policy, f"iteration {self.iteration}")
         return save_model(self.policy.lm.eval(), self.tokenizer, self.out / "final",
                           training_config=asdict(c))
 
