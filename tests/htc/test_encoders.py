@@ -67,3 +67,31 @@ def test_cache_key_follows_the_weights_not_the_folder(tmp_path, tiny_bert):
     data[-1] ^= 1  # one flipped bit in the weights: another model
     weights.write_bytes(bytes(data))
     assert FrozenEncoder(str(copy), cache_dir=tmp_path)._key(texts) != key
+
+
+@pytest.mark.parametrize("gram", [True, False])
+def test_lsa_components_span_the_top_singular_vectors(monkeypatch, gram):
+    import scipy.sparse as sp
+
+    import htc.encoders.tfidf as tfidf
+
+    if not gram:  # the randomized route, taken for corpora with many documents
+        monkeypatch.setattr(tfidf, "GRAM_MAX_DOCS", 0)
+    x = sp.random(60, 400, density=0.05, random_state=1, format="csr") * 3 + sp.eye(60, 400)
+    v = tfidf.lsa_components(x, 10)
+    exact = np.linalg.svd(x.toarray())[2][:10]
+    assert v.shape == (10, 400) and v.dtype == np.float32
+    cosines = np.linalg.svd(v.astype(np.float64) @ exact.T, compute_uv=False)  # principal angles
+    assert cosines.min() > (0.999999 if gram else 0.9)  # randomized: approximate in the tail
+    big = np.abs(v).argmax(axis=1)
+    assert (v[np.arange(10), big] > 0).all()  # a fixed sign, whatever the linear algebra library
+
+
+def test_lsa_components_of_a_rank_deficient_matrix_stay_finite():
+    import scipy.sparse as sp
+
+    from htc.encoders.tfidf import lsa_components
+
+    x = sp.csr_matrix(np.array([[1.0, 0, 0, 0, 0], [2.0, 0, 0, 0, 0], [0, 0, 1, 0, 0]]))
+    v = lsa_components(x, 2)
+    assert np.isfinite(v).all() and np.allclose(np.abs(v).sum(axis=1), 1.0)
