@@ -75,12 +75,13 @@ def test_stats(tmp_path):
     assert "documents" in res.output and "2:2" in res.output
 
 
-def toy_folder(tmp_path, epochs=2):
-    """A learnable toy dataset folder and a fast training config."""
+def toy_folder(tmp_path, epochs=2, n_train=48, **config):
+    """A learnable toy dataset folder and a fast training config (``config`` adds or replaces
+    fields)."""
     from htc.data import write_jsonl
     from tests.htc.test_training import synthetic_corpus
 
-    tax, train = synthetic_corpus(48, seed=1)
+    tax, train = synthetic_corpus(n_train, seed=1)
     _, val = synthetic_corpus(30, seed=2)
     _, test = synthetic_corpus(20, seed=3)
     data = tmp_path / "data"
@@ -89,7 +90,8 @@ def toy_folder(tmp_path, epochs=2):
     for name, corpus in (("toy_train.json", train), ("toy_val.json", val), ("toy_test.json", test)):
         write_jsonl(data / name, corpus.texts, corpus.y, tax)
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"epochs": epochs, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}))
+    cfg.write_text(json.dumps({"epochs": epochs, "batch_size": 8, "hidden": 32, "tfidf_svd": 16}
+                              | config))
     return tax, val, data, cfg
 
 

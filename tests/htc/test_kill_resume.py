@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from htc.data import write_jsonl
 from htc.training import Trainer
 from htc.training.checkpoint import load_checkpoint, save_checkpoint
+from tests.htc.test_cli import toy_folder
 from tests.htc.test_training import config, synthetic_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,16 +27,7 @@ WAIT = 180  # seconds before a run that never reaches a mid-epoch checkpoint fai
 
 
 def dataset(tmp_path: Path) -> tuple[Path, Path]:
-    tax, train = synthetic_corpus(240, seed=1)
-    _, val = synthetic_corpus(30, seed=2)
-    _, test = synthetic_corpus(20, seed=3)
-    data = tmp_path / "data"
-    data.mkdir()
-    tax.to_file(data / "toy.taxonomy")
-    for name, corpus in (("toy_train.json", train), ("toy_val.json", val), ("toy_test.json", test)):
-        write_jsonl(data / name, corpus.texts, corpus.y, tax)
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps(CONFIG))
+    _, _, data, cfg = toy_folder(tmp_path, n_train=240, **CONFIG)
     return data, cfg
 
 
