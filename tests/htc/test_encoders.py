@@ -95,3 +95,27 @@ def test_lsa_components_of_a_rank_deficient_matrix_stay_finite():
     x = sp.csr_matrix(np.array([[1.0, 0, 0, 0, 0], [2.0, 0, 0, 0, 0], [0, 0, 1, 0, 0]]))
     v = lsa_components(x, 2)
     assert np.isfinite(v).all() and np.allclose(np.abs(v).sum(axis=1), 1.0)
+
+
+def test_bf16_embeddings_stay_within_1e_3_cosine_of_float32(tmp_path, tiny_bert):
+    texts = [f"text number {i}: " + "words " * (i % 7) for i in range(20)]
+    fp32 = FrozenEncoder(tiny_bert, max_length=32, cache_dir=tmp_path, precision="fp32")
+    bf16 = FrozenEncoder(tiny_bert, max_length=32, cache_dir=tmp_path, precision="bf16")
+    a, b = fp32.transform(texts, progress=False), bf16.transform(texts, progress=False)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    assert (a * b).sum(axis=1).min() > 1 - 1e-3
+    assert fp32._key(texts) != bf16._key(texts)  # each precision has its own cache entry
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    import htc.encoders.frozen as frozen
+
+    monkeypatch.setattr(frozen, "native_bf16_cpu", lambda: True)
+    assert frozen.resolve_precision("auto", "cpu") == "bf16"
+    assert frozen.resolve_precision("auto", "cuda") == "fp32"
+    monkeypatch.setattr(frozen, "native_bf16_cpu", lambda: False)
+    assert frozen.resolve_precision("auto", "cpu") == "fp32"
+    assert frozen.resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        FrozenEncoder(precision="fp16")

@@ -136,7 +136,8 @@ class Trainer:
                                              svd_dim=cfg.tfidf_svd, seed=cfg.seed).fit(train.texts)
             in_dim = self.features.dim
         elif cfg.encoder == "frozen":
-            self.features = self.features or FrozenEncoder(cfg.model, max_length=cfg.max_length)
+            self.features = self.features or FrozenEncoder(cfg.model, max_length=cfg.max_length,
+                                                           precision=cfg.embed_precision)
             in_dim = None  # known after the first transform
         else:
             encoder = FinetuneEncoder(cfg.model, max_length=cfg.max_length)
