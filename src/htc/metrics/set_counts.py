@@ -207,12 +207,11 @@ def dense_bytes(a) -> tuple[np.ndarray, np.ndarray] | None:
 def sparse_rows(m, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``(indptr, columns)`` of the nonzero entries of a SciPy sparse 0/1 matrix (explicit zeros
     left out); ``ValueError`` naming ``name`` when a stored value is not 0 or 1."""
+    from htc.metrics.validation import is_binary
+
     m = m.tocsr() if m.format != "csr" else m
     data = m.data
-    if data.size and (data.dtype.kind == "b" or data.dtype.itemsize == 1 and data.dtype.kind in "iu"):
-        if data.dtype.kind != "b" and int(data.view(np.uint8).max()) > 1:
-            raise ValueError(f"{name} must hold only 0/1 values")
-    elif data.size and not np.isin(data, (0, 1)).all():
+    if not is_binary(data):
         raise ValueError(f"{name} must hold only 0/1 values")
     if data.size and not data.all():  # explicit zeros
         m = m.copy()

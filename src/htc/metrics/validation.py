@@ -8,7 +8,8 @@ import scipy.sparse as sp
 from htc.taxonomy import Taxonomy
 
 
-def _is_binary(values: np.ndarray) -> bool:
+def is_binary(values: np.ndarray) -> bool:
+    """Whether every value of ``values`` is 0 or 1 (one pass over the bytes for 1-byte integers)."""
     if values.dtype == bool or values.size == 0:
         return True
     if values.dtype.itemsize == 1 and values.dtype.kind in "iu":  # one pass over bytes
@@ -85,7 +86,7 @@ def as_indicator(
         m = taxonomy.indicator(rows).astype(np.int8)
     elif sp.issparse(y):
         m = sp.csr_matrix(y)
-        if not _is_binary(m.data):
+        if not is_binary(m.data):
             raise ValueError(f"{name} must hold only 0/1 values")
         m = m.astype(np.int8)
         m.eliminate_zeros()
@@ -100,7 +101,7 @@ def as_indicator(
                              f"document, got an array of dtype {a.dtype}")
         if a.ndim != 2:
             raise ValueError(f"{name} must be 2-D (documents, nodes), got shape {a.shape}")
-        if not _is_binary(a):
+        if not is_binary(a):
             raise ValueError(f"{name} must hold only 0/1 values")
         m = _dense_to_csr(a)
     if m.ndim != 2:
