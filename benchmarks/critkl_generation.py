@@ -1,34 +1,45 @@
-"""critkl's batched KV-cached generation vs transformers' ``generate`` and vs prefix recompute.
+"""critkl's batched KV-cached generation against transformers' ``generate``, at several batch sizes.
 
-Baselines, all greedy, on the same model, problems, batches and stop rules ('\\n' after
-``</scratch>``, the pad token, the budget):
+All greedy, on the same model, problems, batches and stop rules ('\\n' after ``</scratch>``, the pad
+token, the budget). The baseline a user would pick comes first:
 
-- ``model.generate`` (transformers, KV cache) with a per-row stopping criterion for the stop
-  rules and ``max_new_tokens`` = the batch's budget: what a user would write;
+- ``model.generate`` (transformers, KV cache) with a per-row stopping criterion for the stop rules
+  and ``max_new_tokens`` = the batch's budget: what a user would write;
 - ``model.generate`` told the exact length: ``max_new_tokens`` = the longest continuation the
   batch really needs, no stopping criterion (an oracle no user has; a lower bound on its cost);
-- recompute: every new token re-runs the GPT over the whole prefix, with no KV cache, as the
-  authors' official code generates (batched here and not padded to the window, which is
-  fairer to it than the official code). ``--no-recompute`` skips it (it is the slow one).
+- critkl ``decoder="gpt2"``: the lean GPT-2 step (``critkl.fast_gpt2``), the default for GPT-2;
+- critkl ``decoder="cache"``: the model's own transformers forward with a preallocated cache
+  (``critkl.preallocated_cache``), the default for any other causal LM with plain attention;
+- critkl ``decoder="transformers"``: the same loop with transformers' ``DynamicCache``;
+- with ``--recompute``, the authors' official scheme: every new token re-runs the GPT over the whole
+  prefix with no KV cache (batched here and not padded to the window, which is fairer to it).
 
-The script checks that every method produces the same text, then prints tokens per second and
-the ratios, all measured in this run (``--repeats k``: the best of k rounds over the methods).
+``--arch llama`` replaces the shipped GPT-2 with a randomly initialised Llama of the same width and
+depth (no download): the ``decoder="cache"`` path on a non-GPT-2 model. A random model rarely stops
+early, so every row runs its whole budget there.
 
-    python benchmarks/critkl_generation.py                     # tiny-n3, 64 three-digit problems
-    python benchmarks/critkl_generation.py --problems 32 --batch-size 1 --no-recompute
+The script checks that every method produces the same text, then prints seconds, tokens per second
+and each method's speed against ``generate``, all measured in this run (``--repeats k``: the best of
+k rounds, round robin over the methods).
+
+    python benchmarks/critkl_generation.py                                    # batch 1, 32, 256
+    python benchmarks/critkl_generation.py --batch-sizes 32 --threads 2 --repeats 3
+    python benchmarks/critkl_generation.py --arch llama --batch-sizes 32
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 from transformers import StoppingCriteriaList
 
 from critkl import Problem, eval_set, generate, load_model
 from critkl.arithmetic import SCRATCH_CLOSE
-from critkl.generation import NEWLINE_ID, PAD_ID, continuation_budget, left_pad
+from critkl.generation import NEWLINE_ID, PAD_ID, continuation_budget, left_pad, model_context, pick_decoder
 from critkl.tokenizer import PAD, decode, encode
 from critkl_rollout import ScratchpadStop  # benchmarks/ is on sys.path when run as a script
 
@@ -49,7 +60,7 @@ def generate_hf(model, problems: list[Problem], batch_size: int, exact: list[str
     ``exact=None``: a stopping criterion applies the stop rules. Otherwise ``max_new_tokens`` is the
     longest of the batch's ``exact`` continuations and nothing else stops a row early."""
     prompts = [encode(p.prompt) for p in problems]
-    limits = [min(continuation_budget(p), model.config.n_positions - len(s)) for p, s in zip(problems, prompts, strict=True)]
+    limits = [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(problems, prompts, strict=True)]
     order = sorted(range(len(problems)), key=lambda i: len(prompts[i]))
     texts = [""] * len(problems)
     for start in range(0, len(order), batch_size):
@@ -76,7 +87,7 @@ def generate_recompute(model, problems: list[Problem], batch_size: int) -> list[
         batch = problems[start : start + batch_size]
         seqs = [encode(p.prompt) for p in batch]
         n_prompt = [len(s) for s in seqs]
-        limits = [min(continuation_budget(p), model.config.n_positions - len(s)) for p, s in zip(batch, seqs, strict=True)]
+        limits = [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(batch, seqs, strict=True)]
         live = list(range(len(batch)))
         while live:
             width = max(len(seqs[i]) for i in live)
@@ -100,54 +111,86 @@ def generate_recompute(model, problems: list[Problem], batch_size: int) -> list[
     return texts
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="tiny-n3")
-    ap.add_argument("--problems", type=int, default=64)
-    ap.add_argument("--digits", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    ap.add_argument("--no-recompute", action="store_true", help="skip the slow prefix-recompute baseline")
-    ap.add_argument("--repeats", type=int, default=1,
-                    help="best of this many timed rounds over the methods (the recompute baseline runs once)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model, _ = load_model(args.model)
-    problems = eval_set(args.digits, "identical", size=args.problems, seed=0)
+def llama_like(reference) -> torch.nn.Module:
+    """A random Llama with the shipped GPT-2's width, depth, heads, vocabulary and context."""
+    from transformers import LlamaConfig, LlamaForCausalLM
 
+    c = reference.config
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=4 * c.n_embd,
+                         num_hidden_layers=c.n_layer, num_attention_heads=c.n_head,
+                         num_key_value_heads=c.n_head, max_position_embeddings=c.n_positions,
+                         pad_token_id=PAD_ID, bos_token_id=None, eos_token_id=None)
+    return LlamaForCausalLM(config).eval()
+
+
+def measure(model, problems, batch_size: int, repeats: int, recompute: bool) -> list[dict]:
+    """One row per method: name, seconds (best of ``repeats``), tokens, identical outputs."""
+    gpt2 = pick_decoder(model) == "gpt2"
     methods = {
-        "critkl: batched, KV cache, lean GPT-2 step": lambda: generate(model, problems, batch_size=args.batch_size),
-        "critkl loop through the transformers forward":
-            lambda: generate(model, problems, batch_size=args.batch_size, fast=False),
-        "transformers generate, stop rules": lambda: generate_hf(model, problems, args.batch_size),
+        "transformers generate, stop rules": lambda: generate_hf(model, problems, batch_size),
         "transformers generate, told the exact length":
-            lambda: generate_hf(model, problems, args.batch_size, exact=exact),
+            lambda: generate_hf(model, problems, batch_size, exact=exact),
     }
+    for decoder, label in (("gpt2", "lean GPT-2 step"), ("cache", "preallocated cache"),
+                           ("transformers", "DynamicCache")):
+        if decoder != "gpt2" or gpt2:
+            methods[f"critkl decoder={decoder!r}: {label}"] = (
+                lambda d=decoder: generate(model, problems, batch_size=batch_size, decoder=d))
     generate(model, problems[:2], batch_size=2)  # warm-up
     generate_hf(model, problems[:2], batch_size=2)
-    exact = generate(model, problems, batch_size=args.batch_size)
+    exact = generate(model, problems, batch_size=batch_size)
     texts, best = {}, dict.fromkeys(methods, float("inf"))
-    for _ in range(args.repeats):  # round robin, so a busy spell of the machine hits every method alike
+    for _ in range(repeats):  # round robin, so a busy spell of the machine hits every method alike
         for name, fn in methods.items():
             t0 = time.perf_counter()
             texts[name] = fn()
             best[name] = min(best[name], time.perf_counter() - t0)
-    rows = [(name, texts[name], best[name]) for name in methods]
-    if not args.no_recompute:
+    if recompute:
         t0 = time.perf_counter()
-        ref = generate_recompute(model, problems, batch_size=args.batch_size)
-        rows.append(("recompute whole prefix per token (official)", ref, time.perf_counter() - t0))
-    ours, t_ours = rows[0][1], rows[0][2]
+        texts["recompute whole prefix per token (official)"] = generate_recompute(model, problems, batch_size)
+        best["recompute whole prefix per token (official)"] = time.perf_counter() - t0
+    return [{"method": name, "seconds": best[name], "tokens": sum(map(len, texts[name])),
+             "identical": sum(a == b for a, b in zip(texts[name], exact, strict=True))} for name in best]
 
-    tokens = sum(len(t) for t in ours)
-    same = sum(all(r[1][i] == ours[i] for r in rows) for i in range(len(ours)))
-    print(f"model {args.model}, {args.problems} problems of {args.digits} digits, batch {args.batch_size}, "
-          f"greedy, torch threads {torch.get_num_threads()}")
-    print(f"identical outputs (all methods): {same}/{len(ours)}; generated tokens: {tokens}")
-    print(f"{'method':<48}{'seconds':>10}{'tokens/s':>12}{'critkl speed-up':>17}")
-    for name, texts, t in rows:
-        print(f"{name:<48}{t:>10.2f}{sum(map(len, texts)) / t:>12.0f}{t / t_ours:>16.1f}x")
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="tiny-n3")
+    ap.add_argument("--arch", choices=("gpt2", "llama"), default="gpt2",
+                    help="llama: a random Llama of the model's size instead of the model")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256])
+    ap.add_argument("--problems", type=int, default=16,
+                    help="problems per batch size: max(this, the batch size)")
+    ap.add_argument("--digits", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--recompute", action="store_true", help="add the slow prefix-recompute baseline")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="best of this many timed rounds over the methods (the recompute baseline runs once)")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, _ = load_model(args.model)
+    if args.arch == "llama":
+        model = llama_like(model)
+    report = {"model": args.model, "arch": args.arch, "digits": args.digits,
+              "threads": torch.get_num_threads(), "repeats": args.repeats, "batches": []}
+    print(f"model {args.model} ({args.arch}), problems of {args.digits} digits, greedy, "
+          f"torch threads {torch.get_num_threads()}, best of {args.repeats}")
+    for b in args.batch_sizes:
+        problems = eval_set(args.digits, "identical", size=max(b, args.problems), seed=0)
+        rows = measure(model, problems, b, args.repeats, args.recompute)
+        base = rows[0]["seconds"]
+        print(f"\nbatch {b}: {len(problems)} problems, {rows[0]['tokens']} generated tokens")
+        print(f"{'method':<52}{'seconds':>9}{'tokens/s':>10}{'vs generate':>13}{'identical':>11}")
+        for r in rows:
+            r["speedup_vs_generate"] = base / r["seconds"]
+            print(f"{r['method']:<52}{r['seconds']:>9.2f}{r['tokens'] / r['seconds']:>10.0f}"
+                  f"{r['speedup_vs_generate']:>12.2f}x{r['identical']:>7}/{len(problems)}")
+        report["batches"].append({"batch_size": b, "problems": len(problems), "methods": rows})
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ _LAZY = {
     ".critical": ("analyse", "critical_positions", "delta_j", "delta_j_table", "token_certainty"),
     ".evaluate": ("accuracy", "length_table"),
     ".finite": ("NonFiniteError",),
-    ".generation": ("ContextTooLongError", "generate", "generate_ids"),
+    ".generation": ("DECODERS", "ContextTooLongError", "generate", "generate_ids", "pick_decoder"),
     ".kl": ("certainty", "kl_estimate", "masked_mean", "prioritized_weight"),
+    ".preallocated_cache": ("PreallocatedCache", "supports_preallocation"),
     ".model": ("SIZES", "build_model", "context_length", "load_model", "load_pretrained", "save_model"),
     ".rl": ("RLConfig", "Trainer", "train"),
     ".rollout": ("Rollout", "gold_episodes", "sample_episodes", "sequence_logprobs"),
@@ -37,5 +38,6 @@ __all__ = [
     "generate_ids", "is_correct", "length_table", "load_model", "load_pretrained", "parse_answer",
     "pretrain", "prompt", "sample_pretrain", "sample_rl", "save_model", "target", "token_certainty",
     "kl_estimate", "masked_mean", "prioritized_weight", "RLConfig", "Trainer", "train", "Rollout",
-    "gold_episodes", "sample_episodes", "sequence_logprobs",
+    "gold_episodes", "sample_episodes", "sequence_logprobs", "DECODERS", "pick_decoder",
+    "PreallocatedCache", "supports_preallocation",
 ]

@@ -16,6 +16,7 @@ import torch
 
 from .arithmetic import Problem
 from .fast_gpt2 import GPT2Decoder, supports
+from .preallocated_cache import PreallocatedCache, supports_preallocation
 from .tokenizer import PAD, decode, encode
 
 NEWLINE_ID = encode("\n")[0]
@@ -56,6 +57,22 @@ def continuation_budget(problem: Problem) -> int:
     return len(Problem(n, n).target) + 100
 
 
+def model_context(model) -> int | None:
+    """The most positions ``model`` can attend over (GPT-2's ``n_positions``, most other causal LMs'
+    ``max_position_embeddings``), or ``None`` when its config names none.
+
+    >>> from critkl.model import build_model
+    >>> model_context(build_model("tiny", 3))
+    480
+    """
+    config = model.config
+    for name in ("n_positions", "max_position_embeddings"):
+        n = getattr(config, name, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return None
+
+
 @torch.no_grad()
 def check_request(model, prompts: Sequence[Sequence[int]], max_new_tokens: int | Sequence[int],
                   temperature: float) -> list[int]:
@@ -69,14 +86,41 @@ def check_request(model, prompts: Sequence[Sequence[int]], max_new_tokens: int |
     limits = [max_new_tokens] * b if isinstance(max_new_tokens, int) else list(max_new_tokens)
     if len(limits) != b:
         raise ValueError(f"max_new_tokens: got {len(limits)} limits for {b} prompts")
-    n_ctx = model.config.n_positions
+    n_ctx = model_context(model)
     for i, (p, m) in enumerate(zip(prompts, limits, strict=True)):
-        if len(p) + m > n_ctx:
+        if n_ctx is not None and len(p) + m > n_ctx:
             raise ContextTooLongError(
                 f"prompts[{i}]: {len(p)} prompt tokens + {m} new tokens exceed the model's "
                 f"context of {n_ctx}; the operands are too long for this model"
             )
     return limits
+
+
+DECODERS = ("auto", "gpt2", "cache", "transformers")
+
+
+def pick_decoder(model, decoder: str = "auto") -> str:
+    """The decoding step :func:`generate_ids` uses for ``model``: ``"gpt2"``, ``"cache"`` or
+    ``"transformers"``. ``"auto"`` picks the first that supports the model; naming one it does not
+    support raises ``ValueError``.
+
+    >>> from critkl.model import build_model
+    >>> pick_decoder(build_model("tiny", 3).eval()), pick_decoder(build_model("tiny", 3).train())
+    ('gpt2', 'cache')
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}; got {decoder!r}")
+    if decoder in ("auto", "gpt2") and supports(model):
+        return "gpt2"
+    if decoder == "gpt2":
+        raise ValueError("decoder='gpt2' needs an eval-mode float32 GPT2LMHeadModel with standard "
+                         "attention settings; use decoder='auto'")
+    if decoder in ("auto", "cache") and supports_preallocation(model.config):
+        return "cache"
+    if decoder == "cache":
+        raise ValueError(f"decoder='cache': {type(model).__name__}'s cache is not plain full attention; "
+                         "use decoder='auto'")
+    return "transformers"
 
 
 def left_pad(prompts: Sequence[Sequence[int]], device: torch.device | str = "cpu"
@@ -97,6 +141,7 @@ def left_pad(prompts: Sequence[Sequence[int]], device: torch.device | str = "cpu
     return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+@torch.no_grad()
 def generate_ids(
     model,
     prompts: Sequence[Sequence[int]],
@@ -104,29 +149,37 @@ def generate_ids(
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
     return_logprobs: bool = False,
-    fast: bool = True,
+    decoder: str = "auto",
 ):
     """Generate continuations (token ids, stop token included) for a batch of prompts.
 
     ``temperature=0`` is greedy; otherwise sample from ``softmax(logits / temperature)``.
     ``max_new_tokens`` may be one int or one per prompt. With ``return_logprobs=True`` it returns
     ``(ids, logprobs)``: each chosen token's log-probability under ``softmax(logits / T)``
-    (``T = 1`` when greedy), as the RL rollout needs. ``fast=True`` decodes eval-mode GPT-2
-    models with :class:`critkl.fast_gpt2.GPT2Decoder` (same logits, far less per-token overhead);
-    ``fast=False`` always goes through the transformers forward.
+    (``T = 1`` when greedy), as the RL rollout needs.
+
+    ``decoder`` picks how each step runs (the logits agree to float rounding, tested):
+
+    - ``"gpt2"``: :class:`critkl.fast_gpt2.GPT2Decoder`, a lean step for eval-mode float32 GPT-2;
+    - ``"cache"``: the model's own transformers forward with a :class:`PreallocatedCache` (any causal
+      LM whose cache is plain full attention: GPT-2, Llama, Qwen2, ...);
+    - ``"transformers"``: the transformers forward with its default ``DynamicCache``;
+    - ``"auto"`` (default): the first of these that supports the model.
     """
     b = len(prompts)
     limits = check_request(model, prompts, max_new_tokens, temperature)
+    kind = pick_decoder(model, decoder)
     if b == 0:
         return []
     device = next(model.parameters()).device
     ids, mask, positions = left_pad(prompts, device)
     width = ids.shape[1]
-    lean = GPT2Decoder(model) if fast and supports(model) else None
+    lean = GPT2Decoder(model) if kind == "gpt2" else None
     if lean is not None:
         past, logits = None, lean.prefill(ids, mask, positions, width + max(limits))
     else:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = PreallocatedCache(model.config, width + max(limits)) if kind == "cache" else None
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
         past, logits = out.cache, out.logits[:, -1]
     next_pos = positions[:, -1] + 1
 
@@ -186,7 +239,7 @@ def generate(
     batch_size: int = 64,
     seed: int = 0,
     max_new_tokens: int | None = None,
-    fast: bool = True,
+    decoder: str = "auto",
     progress=None,
 ) -> list[str]:
     """Continuations (text after the prompt) for a list of problems, in order.
@@ -194,6 +247,7 @@ def generate(
     ``max_new_tokens`` defaults to each problem's all-9s continuation length + 100,
     capped by the context; a problem whose own continuation cannot fit raises
     :class:`ContextTooLongError`. ``progress(n)`` is called after each batch with its ``n`` problems.
+    ``decoder`` is :func:`generate_ids`'s (default: the fastest the model supports).
 
     >>> model, _ = load_pretrained("tiny-n3")  # doctest: +SKIP
     >>> generate(model, [Problem(57, 8)])[0].endswith("6 5\\n")  # doctest: +SKIP
@@ -203,18 +257,18 @@ def generate(
         raise ValueError(f"batch_size must be >= 1 and an int, got {batch_size!r}")
     if not isinstance(temperature, (int, float)) or not (math.isfinite(temperature) and temperature >= 0):
         raise ValueError(f"temperature must be >= 0 and finite (0: greedy), got {temperature!r}")
-    n_ctx = model.config.n_positions
+    n_ctx = model_context(model)
     prompts = [encode(p.prompt) for p in problems]
     limits = []
     for i, (p, ids) in enumerate(zip(problems, prompts, strict=True)):
         need = len(ids) + len(p.target)
-        if need > n_ctx:
+        if n_ctx is not None and need > n_ctx:
             raise ContextTooLongError(
                 f"problems[{i}] ({p.a}+{p.b}): prompt + scratchpad need {need} tokens, more than "
                 f"the model's context of {n_ctx}; the operands are too long for this model"
             )
         budget = continuation_budget(p) if max_new_tokens is None else max_new_tokens
-        limits.append(min(budget, n_ctx - len(ids)))
+        limits.append(budget if n_ctx is None else min(budget, n_ctx - len(ids)))
     generator = torch.Generator().manual_seed(seed)
     # sort by prompt length so batches are nearly pad-free, then restore the order
     order = sorted(range(len(problems)), key=lambda i: len(prompts[i]))
@@ -223,7 +277,7 @@ def generate(
         idx = order[start : start + batch_size]
         outs = generate_ids(
             model, [prompts[i] for i in idx], [limits[i] for i in idx], temperature, generator,
-            fast=fast,
+            decoder=decoder,
         )
         for i, o in zip(idx, outs, strict=True):
             texts[i] = decode(o)

@@ -51,7 +51,7 @@ def test_generation_is_the_same_with_and_without_the_fast_path():
         a = generate_ids(model, prompts, 60, temperature, torch.Generator().manual_seed(3),
                          return_logprobs=True)
         b = generate_ids(model, prompts, 60, temperature, torch.Generator().manual_seed(3),
-                         return_logprobs=True, fast=False)
+                         return_logprobs=True, decoder="transformers")
         assert a[0] == b[0]
         for x, y in zip(a[1], b[1]):
             torch.testing.assert_close(torch.tensor(x), torch.tensor(y), atol=1e-4, rtol=1e-4)
