@@ -39,7 +39,14 @@ from transformers import StoppingCriteriaList
 
 from critkl import Problem, eval_set, generate, load_model
 from critkl.arithmetic import SCRATCH_CLOSE
-from critkl.generation import NEWLINE_ID, PAD_ID, continuation_budget, left_pad, model_context, pick_decoder
+from critkl.generation import (
+    NEWLINE_ID,
+    PAD_ID,
+    continuation_budget,
+    left_pad,
+    model_context,
+    pick_decoder,
+)
 from critkl.tokenizer import PAD, decode, encode
 from critkl_rollout import ScratchpadStop  # benchmarks/ is on sys.path when run as a script
 
