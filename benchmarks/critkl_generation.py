@@ -11,6 +11,8 @@ token, the budget). The baseline a user would pick comes first:
 - critkl ``decoder="cache"``: the model's own transformers forward with a preallocated cache
   (``critkl.preallocated_cache``), the default for any other causal LM with plain attention;
 - critkl ``decoder="transformers"``: the same loop with transformers' ``DynamicCache``;
+- with ``--compile`` (GPT-2 only), critkl's fixed-shape step (``critkl.static_decoding``, the GPU
+  loop) under ``torch.compile``; its first call, which compiles, is reported on a line of its own;
 - with ``--recompute``, the authors' official scheme: every new token re-runs the GPT over the whole
   prefix with no KV cache (batched here and not padded to the window, which is fairer to it).
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -131,7 +134,29 @@ def llama_like(reference) -> torch.nn.Module:
     return LlamaForCausalLM(config).eval()
 
 
-def measure(model, problems, batch_size: int, repeats: int, recompute: bool) -> list[dict]:
+def generate_compiled(model, problems: list[Problem], batch_size: int, step) -> list[str]:
+    """Greedy decoding through critkl's fixed-shape loop with ``step`` as the decoding step."""
+    from critkl.fast_gpt2 import GPT2Decoder
+    from critkl.static_decoding import generate_static
+
+    prompts = [encode(p.prompt) for p in problems]
+    limits = [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(problems, prompts, strict=True)]
+    order = sorted(range(len(problems)), key=lambda i: len(prompts[i]))
+    texts = [""] * len(problems)
+    eager, GPT2Decoder.step_static = GPT2Decoder.step_static, step
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            outs = generate_static(model, [prompts[i] for i in idx], [limits[i] for i in idx])
+            for i, o in zip(idx, outs, strict=True):
+                texts[i] = decode(o)
+    finally:
+        GPT2Decoder.step_static = eager
+    return texts
+
+
+def measure(model, problems, batch_size: int, repeats: int, recompute: bool, compile_step: bool = False
+            ) -> list[dict]:
     """One row per method: name, seconds (best of ``repeats``), tokens, identical outputs."""
     gpt2 = pick_decoder(model) == "gpt2"
     methods = {
@@ -148,6 +173,16 @@ def measure(model, problems, batch_size: int, repeats: int, recompute: bool) -> 
     generate_hf(model, problems[:2], batch_size=2)
     exact = generate(model, problems, batch_size=batch_size)
     texts, best = {}, dict.fromkeys(methods, float("inf"))
+    if compile_step and gpt2:
+        from critkl.fast_gpt2 import GPT2Decoder
+
+        step = torch.compile(GPT2Decoder.step_static, fullgraph=True, dynamic=False)
+        name = "critkl fixed-shape step, torch.compile"
+        t0 = time.perf_counter()
+        texts[name + " (1st call)"] = generate_compiled(model, problems, batch_size, step)
+        best[name + " (1st call)"] = time.perf_counter() - t0
+        methods[name] = lambda: generate_compiled(model, problems, batch_size, step)
+        best[name] = float("inf")
     for _ in range(repeats):  # round robin, so a busy spell of the machine hits every method alike
         for name, fn in methods.items():
             t0 = time.perf_counter()
@@ -172,6 +207,7 @@ def main() -> None:
     ap.add_argument("--digits", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--recompute", action="store_true", help="add the slow prefix-recompute baseline")
+    ap.add_argument("--compile", action="store_true", help="add the fixed-shape step under torch.compile")
     ap.add_argument("--repeats", type=int, default=1,
                     help="best of this many timed rounds over the methods (the recompute baseline runs once)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -183,11 +219,15 @@ def main() -> None:
         model = llama_like(model)
     report = {"model": args.model, "arch": args.arch, "digits": args.digits,
               "threads": torch.get_num_threads(), "repeats": args.repeats, "batches": []}
+    argv = sys.argv[1:]
+    if "--json" in argv:  # the command that re-measures, without where this run wrote its figures
+        del argv[argv.index("--json"):argv.index("--json") + 2]
+    report["command"] = " ".join(["python benchmarks/critkl_generation.py", *argv])
     print(f"model {args.model} ({args.arch}), problems of {args.digits} digits, greedy, "
           f"torch threads {torch.get_num_threads()}, best of {args.repeats}")
     for b in args.batch_sizes:
         problems = eval_set(args.digits, "identical", size=max(b, args.problems), seed=0)
-        rows = measure(model, problems, b, args.repeats, args.recompute)
+        rows = measure(model, problems, b, args.repeats, args.recompute, args.compile)
         base = rows[0]["seconds"]
         print(f"\nbatch {b}: {len(problems)} problems, {rows[0]['tokens']} generated tokens")
         print(f"{'method':<52}{'seconds':>9}{'tokens/s':>10}{'vs generate':>13}{'identical':>11}")

@@ -92,15 +92,20 @@ class GPT2Decoder:
 
     @torch.no_grad()
     def prefill(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-                max_len: int) -> torch.Tensor:
+                max_len: int, zero_cache: bool = True) -> torch.Tensor:
         """Run the prompts (``(B, W)``, left-padded, ``mask`` 1 on real tokens); returns the last
-        position's logits ``(B, V)``. The cache holds ``max_len`` positions in all."""
+        position's logits ``(B, V)``. The cache holds ``max_len`` positions in all.
+
+        ``zero_cache=False`` leaves the unwritten slots uninitialised: enough for :meth:`step`, which
+        reads only written slots, and it spares zeroing (and, on a CPU, faulting in) a cache that can
+        reach hundreds of MB. :meth:`step_static` reads every slot and needs the default."""
         b, w = ids.shape
         c = self.wte.shape[1]
         d = c // self.n_head
         # batch first, so that the rows still decoding are a contiguous prefix of a buffer (see keep)
-        self.k = ids.new_zeros((b, len(self.blocks), self.n_head, max_len, d), dtype=self.wte.dtype)
-        self.v = torch.zeros_like(self.k)
+        new = ids.new_zeros if zero_cache else ids.new_empty
+        self.k = new((b, len(self.blocks), self.n_head, max_len, d), dtype=self.wte.dtype)
+        self.v = new((b, len(self.blocks), self.n_head, max_len, d), dtype=self.wte.dtype)
         self.valid = torch.zeros((b, max_len), dtype=torch.bool, device=ids.device)
         self._spare = None
         self.valid[:, :w] = mask.bool()

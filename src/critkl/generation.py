@@ -176,7 +176,7 @@ def generate_ids(
     width = ids.shape[1]
     lean = GPT2Decoder(model) if kind == "gpt2" else None
     if lean is not None:
-        past, logits = None, lean.prefill(ids, mask, positions, width + max(limits))
+        past, logits = None, lean.prefill(ids, mask, positions, width + max(limits), zero_cache=False)
     else:
         cache = PreallocatedCache(model.config, width + max(limits)) if kind == "cache" else None
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
