@@ -150,13 +150,16 @@ def generate_ids(
     generator: torch.Generator | None = None,
     return_logprobs: bool = False,
     decoder: str = "auto",
+    stop_ids: Sequence[int] | None = None,
 ):
     """Generate continuations (token ids, stop token included) for a batch of prompts.
 
     ``temperature=0`` is greedy; otherwise sample from ``softmax(logits / temperature)``.
     ``max_new_tokens`` may be one int or one per prompt. With ``return_logprobs=True`` it returns
     ``(ids, logprobs)``: each chosen token's log-probability under ``softmax(logits / T)``
-    (``T = 1`` when greedy), as the RL rollout needs.
+    (``T = 1`` when greedy), as the RL rollout needs. A row stops after ``max_new_tokens`` or, with
+    ``stop_ids=None``, on the scratchpad rules (``'\\n'`` after ``</scratch>``, the pad ``'%'``);
+    with ``stop_ids`` (e.g. ``[tokenizer.eos_token_id]`` for any other model), on any of those ids.
 
     ``decoder`` picks how each step runs (the logits agree to float rounding, tested):
 
@@ -169,6 +172,12 @@ def generate_ids(
     b = len(prompts)
     limits = check_request(model, prompts, max_new_tokens, temperature)
     kind = pick_decoder(model, decoder)
+    if stop_ids is not None:
+        vocab = model.get_input_embeddings().num_embeddings
+        stop_ids = list(stop_ids)
+        bad = [t for t in stop_ids if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab]
+        if bad:
+            raise ValueError(f"stop_ids must be token ids in [0, {vocab}); got {bad[0]!r}")
     if b == 0:
         return []
     device = next(model.parameters()).device
@@ -191,6 +200,7 @@ def generate_ids(
     tail = torch.full((b, len(_CLOSE_IDS)), -1, dtype=torch.long, device=device)
     closed = torch.zeros(b, dtype=torch.bool, device=device)
     close_ids = _CLOSE_IDS.to(device)
+    stops = None if stop_ids is None else torch.tensor(stop_ids, dtype=torch.long, device=device)
     steps = 0
     while True:
         token = _pick(logits, temperature, generator)
@@ -201,10 +211,13 @@ def generate_ids(
             lp = torch.log_softmax(scaled_logits(logits, scale), dim=-1).gather(-1, token[:, None])
             for r, v in zip(rows.tolist(), lp.squeeze(-1).tolist(), strict=True):
                 logprobs[r].append(v)
-        is_nl = token == NEWLINE_ID
-        done = (is_nl & closed) | (token == PAD_ID) | (steps >= limit)
-        closed = closed | (is_nl & (tail == close_ids).all(-1))
-        tail = torch.cat([tail[:, 1:], token[:, None]], dim=1)
+        if stops is None:
+            is_nl = token == NEWLINE_ID
+            done = (is_nl & closed) | (token == PAD_ID) | (steps >= limit)
+            closed = closed | (is_nl & (tail == close_ids).all(-1))
+            tail = torch.cat([tail[:, 1:], token[:, None]], dim=1)
+        else:
+            done = torch.isin(token, stops) | (steps >= limit)
         if bool(done.all()):
             break
         if bool(done.any()):

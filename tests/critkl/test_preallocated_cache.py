@@ -124,3 +124,26 @@ def test_cache_crop_and_reset():
 def test_context_comes_from_either_config_name():
     assert model_context(_gpt2()) == _gpt2().config.n_positions
     assert model_context(_llama()) == SMALL["max_position_embeddings"]
+
+
+@pytest.mark.parametrize("decoder", ["cache", "transformers"])
+def test_stop_ids_match_transformers_generate_with_eos(decoder):
+    model = _llama()
+    free = generate_ids(model, PROMPTS, 12, decoder=decoder)
+    stop = free[0][3]  # a token the model does emit, so that rows stop early
+    ours = generate_ids(model, PROMPTS, 12, decoder=decoder, stop_ids=[stop])
+    from critkl.generation import left_pad
+
+    ids, mask, _ = left_pad(PROMPTS)
+    out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=12,
+                         eos_token_id=stop, pad_token_id=6)[:, ids.shape[1]:].tolist()
+    expected = [row[:row.index(stop) + 1] if stop in row else row for row in out]
+    assert ours == expected
+    assert len(ours[0]) == 4 and any(len(r) == 12 for r in ours)  # stopped on the id, or ran the budget
+
+
+def test_bad_stop_ids_are_refused():
+    with pytest.raises(ValueError, match="stop_ids"):
+        generate_ids(_llama(), PROMPTS, 4, stop_ids=[96])
+    with pytest.raises(ValueError, match="stop_ids"):
+        generate_ids(_llama(), PROMPTS, 4, stop_ids=["</s>"])
