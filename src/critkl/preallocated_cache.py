@@ -11,6 +11,9 @@ view of the filled prefix, so attention still spans only the tokens seen so far 
 It plugs into transformers' cache interface (``Cache.update`` per layer), so it serves every model
 whose default cache is made of plain full-attention layers; :func:`supports_preallocation` says
 which (sliding-window, linear-attention and other special layers keep transformers' own cache).
+:func:`critkl.generation.generate_ids` uses it by default for such models, and transformers'
+``generate`` takes it too: ``model.generate(..., cache=PreallocatedCache(model.config, n))`` with
+``n`` >= prompt width + ``max_new_tokens``.
 
 >>> from critkl.model import build_model
 >>> model = build_model("tiny", 3).eval()
@@ -82,7 +85,12 @@ class PreallocatedLayer(DynamicLayer):
         self.keys, self.values = self.keys[:, :, :self.length], self.values[:, :, :self.length]
 
     def batch_repeat_interleave(self, repeats: int) -> None:
-        raise NotImplementedError("PreallocatedCache does not grow its batch; use DynamicCache for beam search")
+        if self.get_seq_length() > 0:  # before the prompt is in, the batch is still free to grow
+            raise NotImplementedError("PreallocatedCache cannot grow its batch once filled; use DynamicCache")
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Reorder the rows (beam search), keeping them in the buffers."""
+        self.batch_select_indices(beam_idx.to(self.device))
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep only these rows, gathered into the first rows of a second buffer allocated once."""

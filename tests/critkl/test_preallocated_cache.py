@@ -147,3 +147,16 @@ def test_bad_stop_ids_are_refused():
         generate_ids(_llama(), PROMPTS, 4, stop_ids=[96])
     with pytest.raises(ValueError, match="stop_ids"):
         generate_ids(_llama(), PROMPTS, 4, stop_ids=["</s>"])
+
+
+@pytest.mark.parametrize("beams", [1, 2])
+def test_transformers_generate_takes_the_cache(beams):
+    from critkl.generation import left_pad
+
+    model = _llama()
+    ids, mask, _ = left_pad(PROMPTS)
+    kwargs = dict(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=10, pad_token_id=6,
+                  num_beams=beams)
+    expected = model.generate(**kwargs)
+    ours = model.generate(**kwargs, cache=PreallocatedCache(model.config, ids.shape[1] + 10))
+    assert torch.equal(ours, expected)
