@@ -69,7 +69,7 @@ def embed_onnx(texts, threads: int, folder: str) -> tuple[float, np.ndarray] | N
                              hidden_size=c.hidden_size).save_model_to_file(fused)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    session = ort.InferenceSession(fused, options, providers=["CPUExecutionProvider"])
+    runner = ort.InferenceSession(fused, options, providers=["CPUExecutionProvider"])
     order = np.argsort([len(t) for t in texts])
     out = np.zeros((len(texts), c.hidden_size), np.float32)
 
@@ -78,7 +78,7 @@ def embed_onnx(texts, threads: int, folder: str) -> tuple[float, np.ndarray] | N
             idx = subset[start:start + 32]
             batch = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=256,
                         return_tensors="np")
-            out[idx] = session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
+            out[idx] = runner.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
                                           "attention_mask": batch["attention_mask"].astype(np.int64)})[0]
 
     run(order[:32])  # warm up
