@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from numba import njit, prange
 from scipy.sparse.linalg import spsolve_triangular
 
+from htc.decoding.threads import torch_thread_limit
 from htc.metrics.validation import as_proba, check_beta
 from htc.taxonomy import Taxonomy
 
@@ -102,13 +103,14 @@ def decode_optimal_hf(proba, taxonomy: Taxonomy, *, beta: float = 1.0) -> np.nda
         s_b = sizes[topo]
         bad = np.zeros(len(p), dtype=np.bool_)  # values are checked inside the kernel
         loose = np.zeros(len(p), dtype=np.bool_)  # rows whose children exceed a parent by round-off
-        _decode_tree_batch(
-            p, bad, loose, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"], lay["chi"], lay["lo"],
-            lay["hi"], np.searchsorted(a_vals, np.arange(1, taxonomy.max_depth + 1)),
-            a_vals, (1 + b2) / (1 + b2 * np.arange(1, taxonomy.max_depth + 1.0)),
-            s_b / ((1 + b2) * sizes.max()) * (1 - 1e-9),
-            float(b2), float(sizes.max()), out,
-        )
+        with torch_thread_limit():
+            _decode_tree_batch(
+                p, bad, loose, topo.astype(np.int64), len(taxonomy.root_children), lay["internal"], lay["clo"],
+                lay["chi"], lay["lo"], lay["hi"], np.searchsorted(a_vals, np.arange(1, taxonomy.max_depth + 1)),
+                a_vals, (1 + b2) / (1 + b2 * np.arange(1, taxonomy.max_depth + 1.0)),
+                s_b / ((1 + b2) * sizes.max()) * (1 - 1e-9),
+                float(b2), float(sizes.max()), out,
+            )
         if bad.any():
             as_proba(p[bad], taxonomy)  # raises the precise error (NaN, range)
         if loose.any():  # a chosen child whose parent's marginal rounded to below it: its path
@@ -119,13 +121,14 @@ def decode_optimal_hf(proba, taxonomy: Taxonomy, *, beta: float = 1.0) -> np.nda
     strict = (d - sp.identity(len(taxonomy), dtype=d.dtype, format="csr")).tocsr()
     strict.eliminate_zeros()
     strict.sort_indices()
-    _decode_dag_batch(
-        p, taxonomy.topological_order.astype(np.int64), strict.indptr.astype(np.int64),
-        strict.indices.astype(np.int64), d.indptr.astype(np.int64), d.indices.astype(np.int64),
-        a_idx.astype(np.int64), a_vals, ((1 + b2) / (1 + b2 * sizes)).astype(np.float64),
-        (sizes / ((1 + b2) * sizes.max()) * (1 - 1e-9)).astype(np.float64),
-        taxonomy.root_children.astype(np.int64), float(b2), float(sizes.max()), out,
-    )
+    with torch_thread_limit():
+        _decode_dag_batch(
+            p, taxonomy.topological_order.astype(np.int64), strict.indptr.astype(np.int64),
+            strict.indices.astype(np.int64), d.indptr.astype(np.int64), d.indices.astype(np.int64),
+            a_idx.astype(np.int64), a_vals, ((1 + b2) / (1 + b2 * sizes)).astype(np.float64),
+            (sizes / ((1 + b2) * sizes.max()) * (1 - 1e-9)).astype(np.float64),
+            taxonomy.root_children.astype(np.int64), float(b2), float(sizes.max()), out,
+        )
     return out
 
 

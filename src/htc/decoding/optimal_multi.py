@@ -50,6 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from htc.decoding.threads import torch_thread_limit
 from htc.metrics.validation import as_proba, check_beta
 from htc.taxonomy import Taxonomy
 
@@ -88,8 +89,9 @@ def decode_optimal_hf_multi(proba, taxonomy: Taxonomy, *, beta: float = 1.0,
         if len(par):
             parent[r] = pos[par[0]]
     out = np.zeros(p.shape, dtype=np.int8)
-    _decode_multi_batch(np.ascontiguousarray(p, dtype=np.float64), topo, parent,
-                        beta * beta, tol, FIRST_DEGREE, out)
+    with torch_thread_limit():
+        _decode_multi_batch(np.ascontiguousarray(p, dtype=np.float64), topo, parent,
+                            beta * beta, tol, FIRST_DEGREE, out)
     return out
 
 
