@@ -53,8 +53,8 @@ BASE_BATCH, BASE_LR = 32, 1e-3
 
 def limit_threads(threads: int) -> None:
     """``threads`` for torch, numba (the decoders) and the BLAS/OpenMP pools (hiclass's logistic
-    regressions). Numba's first parallel call can reset torch's OpenMP pool to every core, so this is
-    applied again before every timed fit."""
+    regressions). Applied again before every timed fit, so that no fit runs on a pool another
+    library has resized."""
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
