@@ -63,6 +63,12 @@ def cut_at_stop(text: str) -> str:
     return text[: min(ends)] if ends else text
 
 
+def budgets(model, problems: list[Problem], prompts: list[list[int]]) -> list[int]:
+    """Each problem's new-token budget, as ``critkl.generate`` sets it: the official rule, capped by
+    the context."""
+    return [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(problems, prompts, strict=True)]
+
+
 @torch.no_grad()
 def generate_hf(model, problems: list[Problem], batch_size: int, exact: list[str] | None = None) -> list[str]:
     """Greedy ``model.generate`` over the same length-sorted batches as ``critkl.generate``.
@@ -70,7 +76,7 @@ def generate_hf(model, problems: list[Problem], batch_size: int, exact: list[str
     ``exact=None``: a stopping criterion applies the stop rules. Otherwise ``max_new_tokens`` is the
     longest of the batch's ``exact`` continuations and nothing else stops a row early."""
     prompts = [encode(p.prompt) for p in problems]
-    limits = [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(problems, prompts, strict=True)]
+    limits = budgets(model, problems, prompts)
     order = sorted(range(len(problems)), key=lambda i: len(prompts[i]))
     texts = [""] * len(problems)
     for start in range(0, len(order), batch_size):
@@ -97,7 +103,7 @@ def generate_recompute(model, problems: list[Problem], batch_size: int) -> list[
         batch = problems[start : start + batch_size]
         seqs = [encode(p.prompt) for p in batch]
         n_prompt = [len(s) for s in seqs]
-        limits = [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(batch, seqs, strict=True)]
+        limits = budgets(model, batch, seqs)
         live = list(range(len(batch)))
         while live:
             width = max(len(seqs[i]) for i in live)
@@ -140,7 +146,7 @@ def generate_compiled(model, problems: list[Problem], batch_size: int, step) -> 
     from critkl.static_decoding import generate_static
 
     prompts = [encode(p.prompt) for p in problems]
-    limits = [min(continuation_budget(p), model_context(model) - len(s)) for p, s in zip(problems, prompts, strict=True)]
+    limits = budgets(model, problems, prompts)
     order = sorted(range(len(problems)), key=lambda i: len(prompts[i]))
     texts = [""] * len(problems)
     eager, GPT2Decoder.step_static = GPT2Decoder.step_static, step

@@ -107,6 +107,16 @@ class PreallocatedLayer(DynamicLayer):
         self.keys, self.values = sk[:n, :, :self.length], sv[:n, :, :self.length]
 
 
+def _plain_layers(config) -> list | None:
+    """The layers of transformers' default cache for ``config`` when all are plain full attention,
+    else ``None`` (also when transformers cannot build a cache for it)."""
+    try:
+        layers = DynamicCache(config=config).layers
+    except Exception:  # noqa: BLE001 - a config transformers cannot build a cache for: no fast path
+        return None
+    return layers if layers and all(type(layer) is DynamicLayer for layer in layers) else None
+
+
 def supports_preallocation(config) -> bool:
     """Whether transformers' default cache for this config is made only of plain full-attention
     layers, which :class:`PreallocatedCache` replaces exactly.
@@ -115,11 +125,7 @@ def supports_preallocation(config) -> bool:
     >>> supports_preallocation(build_model("tiny", 3).config)
     True
     """
-    try:
-        layers = DynamicCache(config=config).layers
-    except Exception:  # noqa: BLE001 - a config transformers cannot build a cache for: no fast path
-        return False
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    return _plain_layers(config) is not None
 
 
 class PreallocatedCache(DynamicCache):
@@ -131,8 +137,8 @@ class PreallocatedCache(DynamicCache):
     def __init__(self, config, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        if not supports_preallocation(config):
+        layers = _plain_layers(config)
+        if layers is None:
             raise ValueError(f"PreallocatedCache: {type(config).__name__} uses cache layers other than "
                              "plain full attention; use transformers' DynamicCache")
-        n = len(DynamicCache(config=config).layers)
-        Cache.__init__(self, layers=[PreallocatedLayer(capacity) for _ in range(n)])
+        Cache.__init__(self, layers=[PreallocatedLayer(capacity) for _ in layers])
