@@ -256,11 +256,14 @@ def evaluate(
 
 
 def _load_splits(data, train, dev, test, taxonomy, seed):
-    from htc.datasets import load_folder
+    from htc.datasets import BUNDLED_SHA256, load_folder, load_hwv
 
     if data is not None:
         if any(x is not None for x in (train, dev, test)):
             raise ValueError("give either --data or --train/--dev/--test, not both")
+        if str(data) in BUNDLED_SHA256 and not data.exists():  # a dataset name: hwv
+            ds = load_hwv(seed=seed)
+            return ds.taxonomy, ds.train, ds.dev, ds.test, f"{ds.split} from {ds.folder}"
         ds = load_folder(data, seed=seed)
         return ds.taxonomy, ds.train, ds.dev, ds.test, ds.split
     if train is None or dev is None or taxonomy is None:
@@ -288,7 +291,9 @@ def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, thres
 @config_options(TrainConfig)
 def train(
     options: dict,
-    data: Path = typer.Option(None, help="dataset folder (*.taxonomy, *train*, *val*|*dev*, *test*)"),
+    data: Path = typer.Option(None, help="dataset folder (*.taxonomy, *train*, *val*|*dev*, *test*; "
+                              "JSONL, optionally .gz), or hwv: the HWV copy that ships with htc "
+                              "($HTC_DATA_DIR/hwv first, when it exists)"),
     train_file: Path = typer.Option(None, "--train", help="training JSONL"),
     dev_file: Path = typer.Option(None, "--dev", help="development JSONL"),
     test_file: Path = typer.Option(None, "--test", help="test JSONL"),
@@ -391,7 +396,8 @@ def reproduce(
     seeds: int = typer.Option(3, help="number of seeds (0..K-1)"),
     epochs: int = typer.Option(20, help="maximum epochs per run (official configs: 20)"),
     out: Path = typer.Option(Path("runs/htc-reproduce"), help="report folder"),
-    data_dir: Path = typer.Option(None, help="data folder (default: $HTC_DATA_DIR, ../shared/data)"),
+    data_dir: Path = typer.Option(None, help="folder holding hwv/ (default: $HTC_DATA_DIR/hwv when it "
+                                  "exists, else the HWV copy that ships with htc)"),
     model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
     jobs: int = typer.Option(0, help="parallel runs (0: one per CPU core; finetune: 1)"),
 ) -> None:
@@ -423,6 +429,35 @@ def multipath_study(
     from htc.multipath_study import MultipathStudyConfig, run
 
     run(MultipathStudyConfig(seeds=seeds, train=train_docs, test=test_docs, out=str(out)), console)
+
+
+@app.command()
+@friendly_errors
+def datasets(
+    name: str = typer.Argument(None, help="a dataset's name (hwv): print its folder only"),
+    verify: bool = typer.Option(False, help="check the files against the released sha256"),
+) -> None:
+    """The datasets that ship with htc: folder, files, source and licence. ``htc datasets hwv``
+    prints the folder alone, for the shell: ``HWV=$(htc datasets hwv)``."""
+    from htc.datasets import BUNDLED_SHA256, bundled_dataset, verify_bundled
+
+    if name is not None:
+        folder = bundled_dataset(name)
+        if verify:
+            verify_bundled(name)
+        print(folder)
+        return
+    for ds in BUNDLED_SHA256:
+        folder = bundled_dataset(ds)
+        table = Table(title=f"{ds}: {escape(str(folder))}", show_header=True)
+        for col in ("file", "bytes", "sha256 of the released file" + (" (checked)" if verify else "")):
+            table.add_column(col, overflow="fold")
+        digests = verify_bundled(ds) if verify else BUNDLED_SHA256[ds]
+        for file, digest in digests.items():
+            table.add_row(file, f"{(folder / file).stat().st_size:,}", digest)
+        console.print(table)
+        console.print(f"source and licence (MIT): {escape(str(folder / 'README.md'))}, "
+                      f"{escape(str(folder / 'LICENSE'))}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -18,10 +18,13 @@ Example
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import os
 import secrets
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -165,11 +168,17 @@ def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]
     return texts
 
 
+def _open_bytes(path: str):
+    """``path`` opened for reading bytes; a ``.gz`` file is decompressed on the fly."""
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
 def _lines(path: str):
-    """``(line number, line)`` of the non-blank lines; ``DataError`` if the file is missing, is
-    not readable, or is not UTF-8 (naming the first line that is not)."""
+    """``(line number, line)`` of the non-blank lines (a ``.gz`` file decompressed); ``DataError``
+    if the file is missing, is not readable, is damaged, or is not UTF-8 (naming the first line
+    that is not)."""
     try:
-        fh = open(path, encoding="utf-8")
+        fh = io.TextIOWrapper(_open_bytes(path), encoding="utf-8")
     except FileNotFoundError:
         raise DataError("file not found", path=path) from None
     except OSError as err:  # a folder, no permission, …
@@ -184,11 +193,13 @@ def _lines(path: str):
             line, col = _undecodable(path)
             raise DataError(f"not UTF-8 text (byte {col} of the line: {err.reason})", path=path,
                             line=line or lineno + 1) from None
+        except (OSError, EOFError, zlib.error) as err:  # a damaged or truncated .gz
+            raise DataError(f"cannot read ({err})", path=path, line=lineno + 1) from None
 
 
 def _undecodable(path: str) -> tuple[int | None, int]:
     """The 1-based line and byte of the first byte sequence of ``path`` that is not UTF-8."""
-    with open(path, "rb") as fh:
+    with _open_bytes(path) as fh:
         data = fh.read()
     try:
         data.decode("utf-8")

@@ -1,9 +1,12 @@
 """Datasets: Hierarchical WikiVitals (HWV) and synthetic hierarchies for tests and benchmarks.
 
-HWV's official train split is not distributed with this project's data (see the data folder's
-README). When ``hwv_train.json`` is absent, :func:`load_hwv` builds train and dev from the official
+HWV's validation and test splits and its taxonomy ship inside this package (``htc/bundled/hwv``,
+MIT-licensed, released with Plaud et al., CoNLL 2024; :func:`bundled_dataset` gives the folder,
+:func:`verify_bundled` checks the files against the released ones). The official train split is not
+included: when ``hwv_train.json`` is absent, :func:`load_hwv` builds train and dev from the official
 validation file by a seeded split stratified by top-level label (80% train, 20% dev by default) and
-keeps the official test file as test. ``HWV.split`` says which split was used.
+keeps the official test file as test. ``HWV.split`` says which split was used, ``HWV.folder`` where
+the files came from.
 
 Example
 -------
@@ -14,6 +17,8 @@ Example
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +30,15 @@ from htc.data import Corpus, read_jsonl
 from htc.taxonomy import Taxonomy
 
 ENV_VAR = "HTC_DATA_DIR"
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+# sha256 of the files as released (a ``.gz`` file: of its decompressed bytes)
+BUNDLED_SHA256 = {
+    "hwv": {
+        "hwv.taxonomy": "98b129a124a81e11e03a9b39444f94256ef7ad51137fd4c107bf4fc8cb917fc9",
+        "hwv_val.json.gz": "167a478252dd6ea5073ef3467dfaeb091227ccae11be4d0dc76977d550922a5e",
+        "hwv_test.json.gz": "c0df0e52febd4d4dc734467e93bc45e39d92641491934417d71b5202a10f94ca",
+    },
+}
 
 
 @dataclass
@@ -43,29 +57,63 @@ class HWV:
     folder: Path
 
 
+def bundled_dataset(name: str) -> Path:
+    """The folder of a dataset that ships inside htc (``"hwv"``).
+
+    >>> sorted(p.name for p in bundled_dataset("hwv").iterdir() if p.suffix != ".md")
+    ['LICENSE', 'hwv.taxonomy', 'hwv_test.json.gz', 'hwv_val.json.gz']
+    """
+    if name not in BUNDLED_SHA256:
+        raise ValueError(f"no bundled dataset {name!r}; htc ships: {', '.join(BUNDLED_SHA256)}")
+    return BUNDLED / name
+
+
+def verify_bundled(name: str = "hwv") -> dict[str, str]:
+    """Check the bundled files of ``name`` against the released files' sha256 (a ``.gz`` file is
+    checked decompressed); returns ``{file: sha256}``, raises ``ValueError`` naming a mismatch.
+
+    >>> len(verify_bundled("hwv"))
+    3
+    """
+    folder = bundled_dataset(name)
+    found = {}
+    for file, want in BUNDLED_SHA256[name].items():
+        path = folder / file
+        opener = gzip.open if path.suffix == ".gz" else open
+        digest = hashlib.sha256()
+        with opener(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023 (fh is this loop's)
+                digest.update(block)
+        found[file] = digest.hexdigest()
+        if found[file] != want:
+            raise ValueError(f"{path}: sha256 {found[file]} is not the released file's {want}")
+    return found
+
+
 def default_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Where data is looked for, in order: the argument, ``$HTC_DATA_DIR``, ``./../shared/data``."""
+    """Where data is looked for, in order: the argument alone if given; else ``$HTC_DATA_DIR``
+    (when set), then the datasets bundled with htc."""
     if data_dir is not None:
         return [Path(data_dir)]
-    dirs = []
-    if os.environ.get(ENV_VAR):
-        dirs.append(Path(os.environ[ENV_VAR]))
-    dirs.append(Path.cwd().parent / "shared" / "data")
-    return dirs
+    dirs = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
+    return dirs + [BUNDLED]
 
 
 def find_dataset(name: str, required: list[str], data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding ``required`` files for dataset ``name`` (``DIR/name`` or ``DIR`` itself)."""
+    """The folder holding ``required`` files for dataset ``name`` (``DIR/name`` or ``DIR`` itself).
+
+    A required ``X.json`` is also found compressed, as ``X.json.gz``.
+    """
     tried = []
     for base in default_data_dirs(data_dir):
         for cand in (base / name, base):
             tried.append(str(cand))
-            if all((cand / f).is_file() for f in required):
+            if all((cand / f).is_file() or (cand / f"{f}.gz").is_file() for f in required):
                 return cand
+    where = f"data_dir={data_dir}" if data_dir is not None else f"${ENV_VAR} and htc's bundled data"
     raise FileNotFoundError(
-        f"dataset {name!r} not found: looked for {', '.join(required)} in "
+        f"dataset {name!r} not found in {where}: looked for {', '.join(required)} in "
         + "; ".join(tried)
-        + f". Pass data_dir=… or set ${ENV_VAR}."
     )
 
 
@@ -74,12 +122,14 @@ def load_hwv(
 ) -> HWV:
     """Load Hierarchical WikiVitals.
 
-    Uses the official ``hwv_train.json`` when present; otherwise splits the official validation
-    file into train/dev (``dev_fraction`` of each top-level class goes to dev, seeded).
+    With no argument, reads ``$HTC_DATA_DIR/hwv`` when that folder exists, else the copy bundled
+    with htc (validation and test splits, taxonomy). Uses the official ``hwv_train.json`` when
+    present; otherwise splits the official validation file into train/dev (``dev_fraction`` of
+    each top-level class goes to dev, seeded).
 
-    >>> hwv = load_hwv()  # doctest: +SKIP
-    >>> len(hwv.train), len(hwv.dev), len(hwv.test)  # doctest: +SKIP
-    (1281, 321, 2003)
+    >>> hwv = load_hwv(bundled_dataset("hwv"))
+    >>> len(hwv.train), len(hwv.dev), len(hwv.test), len(hwv.taxonomy)
+    (1280, 322, 2003, 1186)
     """
     folder = find_dataset("hwv", ["hwv.taxonomy", "hwv_val.json", "hwv_test.json"], data_dir)
     return load_folder(folder, seed=seed, dev_fraction=dev_fraction, official=True)
@@ -102,7 +152,8 @@ def load_folder(
     dev_fraction: float = 0.2,
     official: bool = False,
 ) -> HWV:
-    """A dataset folder: one ``*.taxonomy`` and JSONL ``*train*``, ``*val*``/``*dev*``, ``*test*``.
+    """A dataset folder: one ``*.taxonomy`` and JSONL ``*train*``, ``*val*``/``*dev*``, ``*test*``
+    (``.json``/``.jsonl``, or gzip-compressed ``.json.gz``/``.jsonl.gz``).
 
     Without a train file, train and dev are a seeded, top-level-stratified split of the
     validation file (``dev_fraction`` to dev), as for HWV. ``split`` reads ``"files in DIR"``
@@ -118,7 +169,7 @@ def load_folder(
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
     tax = Taxonomy.from_file(_one(folder, ("*.taxonomy",), "taxonomy"))
-    exts = ("json", "jsonl")
+    exts = ("json", "jsonl", "json.gz", "jsonl.gz")
     train_f = _one(folder, tuple(f"*train*.{e}" for e in exts), "train", required=False)
     val_f = _one(folder, tuple(f"*{k}*.{e}" for k in ("val", "dev") for e in exts), "val/dev")
     test_f = _one(folder, tuple(f"*test*.{e}" for e in exts), "test")

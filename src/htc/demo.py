@@ -5,6 +5,10 @@ a distribution over root-to-node paths (the similarity-weighted path ends of its
 node marginals are decoded with every decoder and scored with every metric, which shows the
 paper's point: the decoder, not only the model, moves hierarchical precision/recall/F1.
 
+HWV ships with htc, so the demo needs nothing beside the package; ``--data-dir DIR`` reads
+``DIR/hwv`` instead (for instance with the official training split). A dataset that cannot be
+read stops the demo with the reason: it never scores stand-in data.
+
 Run: ``python -m htc.demo [--data-dir DIR] [--out DIR]``.
 """
 
@@ -12,14 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from htc.datasets import load_hwv, make_synthetic, sample_marginals
+from htc.data import DataError
+from htc.datasets import load_hwv
 from htc.decoding import METHODS, decode, expected_hfbeta, tune_threshold
 from htc.metrics import hierarchical_pr_auc, report
 from htc.stats import dataset_statistics, end_labels
@@ -52,23 +59,19 @@ def main(argv=None) -> None:
                   "metric (under a minute on 2 cores)", highlight=False, soft_wrap=True)
     try:
         hwv = load_hwv(args.data_dir)
-        tax, train, dev, test = hwv.taxonomy, hwv.train, hwv.dev, hwv.test
-        console.print(f"[bold]HWV[/] from {hwv.folder} ({hwv.split}): {tax}; "
-                      f"train {len(train)}, dev {len(dev)}, test {len(test)}", soft_wrap=True)
-        s = dataset_statistics(test.y, tax)
-        console.print(f"test: {s['labels_per_doc_mean']:.2f} labels/doc, path ends by depth "
-                      f"{s['path_end_depth_histogram']}")
-        p_dev = knn_marginals(train.texts, train.y, dev.texts, tax)
-        p_test = knn_marginals(train.texts, train.y, test.texts, tax)
-        y_dev, y_test = dev.y, test.y
-        model = "kNN (k=25) on TF-IDF"
-    except FileNotFoundError as err:
-        console.print(f"[yellow]{err}[/]\nFalling back to a synthetic hierarchy.")
-        tax, y = make_synthetic(3000, depth=5, branching=(2, 5), seed=0)
-        y_dev, y_test = y[:1000], y[1000:]
-        p_dev = sample_marginals(tax, y_dev, sharpness=4.0, seed=1)
-        p_test = sample_marginals(tax, y_test, sharpness=4.0, seed=2)
-        model = "synthetic marginals"
+    except (FileNotFoundError, DataError, ValueError) as err:
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    tax, train, dev, test = hwv.taxonomy, hwv.train, hwv.dev, hwv.test
+    console.print(f"[bold]HWV[/] from {escape(str(hwv.folder))} ({hwv.split}): {tax}; "
+                  f"train {len(train)}, dev {len(dev)}, test {len(test)}", soft_wrap=True)
+    s = dataset_statistics(test.y, tax)
+    console.print(f"test: {s['labels_per_doc_mean']:.2f} labels/doc, path ends by depth "
+                  f"{s['path_end_depth_histogram']}")
+    p_dev = knn_marginals(train.texts, train.y, dev.texts, tax)
+    p_test = knn_marginals(train.texts, train.y, test.texts, tax)
+    y_dev, y_test = dev.y, test.y
+    model = "kNN (k=25) on TF-IDF"
     tuned = tune_threshold(p_dev, y_dev, tax, metric="h_micro_f", method="top_down")
     console.print(f"top-down threshold tuned on dev for micro-hF1: {tuned.threshold:.2f}")
     decoders = [(m, 0.5) for m in METHODS] + [("top_down", tuned.threshold)]
@@ -92,7 +95,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.json", "w") as fh:
-        json.dump({"model": model, "tuned_threshold": tuned.threshold, "hF1_auc": auc,
+        json.dump({"dataset": "HWV", "folder": str(hwv.folder), "split": hwv.split,
+                   "model": model, "tuned_threshold": tuned.threshold, "hF1_auc": auc,
                    "decoders": results}, fh, indent=2)
     console.print(f"htc demo done in {time.perf_counter() - t0:.0f} s; wrote:\n  {out / 'results.json'}  (every "
                   "decoder × metric on the test set)", highlight=False, soft_wrap=True)

@@ -209,7 +209,7 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
     console = console or Console()
     t0 = time.perf_counter()
     hwv = load_hwv(cfg.data_dir, seed=0)
-    console.print(f"HWV ({hwv.split}): train {len(hwv.train)} · dev {len(hwv.dev)} · test "
+    console.print(f"HWV from {hwv.folder} ({hwv.split}): train {len(hwv.train)} · dev {len(hwv.dev)} · test "
                   f"{len(hwv.test)} · encoder {cfg.encoder} · {cfg.seeds} seed(s)", soft_wrap=True)
     feats = encode_splits(cfg, hwv, console)
     # slowest losses first, so the last runs to finish are short ones (less idle tail)
@@ -262,7 +262,7 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
     summary = summarise(raw)
     meta = {"command": "htc " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("htc") else
             " ".join(sys.argv), "encoder": cfg.encoder, "seeds": list(range(cfg.seeds)),
-            "epochs": cfg.epochs, "split": hwv.split, "train": len(hwv.train),
+            "epochs": cfg.epochs, "data": str(hwv.folder), "split": hwv.split, "train": len(hwv.train),
             "dev": len(hwv.dev), "test": len(hwv.test), "python": platform.python_version(),
             "jobs": jobs, "threads_per_job": threads, "cores": cores,
             "losses": {name: loss for name, loss, _ in LOSS_RUNS},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,24 +9,15 @@ import pytest
 from hypothesis import strategies as st
 
 from htc import Taxonomy
+from htc.datasets import bundled_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def hwv_dir() -> Path | None:
-    for base in filter(None, [os.environ.get("HTC_DATA_DIR"), str(REPO.parent / "shared" / "data")]):
-        cand = Path(base) / "hwv"
-        if (cand / "hwv.taxonomy").is_file():
-            return cand
-    return None
-
-
 @pytest.fixture(scope="session")
 def hwv_path() -> Path:
-    path = hwv_dir()
-    if path is None:
-        pytest.skip("HWV data not found (set HTC_DATA_DIR)")
-    return path
+    """The HWV folder that ships with htc (taxonomy, ``hwv_val.json.gz``, ``hwv_test.json.gz``)."""
+    return bundled_dataset("hwv")
 
 
 @st.composite

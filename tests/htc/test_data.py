@@ -144,19 +144,68 @@ def test_load_hwv_split(hwv_path):
     assert other.dev.texts != hwv.dev.texts
 
 
-def test_load_hwv_uses_env_and_reports_where_it_looked(tmp_path, monkeypatch, hwv_path):
-    monkeypatch.setenv("HTC_DATA_DIR", str(hwv_path.parent))
-    assert len(load_hwv().test) == 2003
+def test_load_hwv_reads_the_bundled_copy_without_env(monkeypatch, tmp_path):
+    from htc.datasets import BUNDLED
+
+    monkeypatch.delenv("HTC_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing beside the working directory
+    hwv = load_hwv()
+    assert hwv.folder == BUNDLED / "hwv" and hwv.split == "val-split(seed=0)"
+    assert (len(hwv.train) + len(hwv.dev), len(hwv.test), len(hwv.taxonomy)) == (1602, 2003, 1186)
+    monkeypatch.setenv("HTC_DATA_DIR", str(tmp_path))  # a data folder without hwv/: bundled copy
+    assert load_hwv().folder == BUNDLED / "hwv"
+
+
+def test_load_hwv_env_takes_precedence_and_errors_say_where_it_looked(tmp_path, monkeypatch):
+    from tests.htc.test_reproduce import _folder as tiny_hwv_folder
+
+    data = tiny_hwv_folder(tmp_path)
+    monkeypatch.setenv("HTC_DATA_DIR", str(data))
+    hwv = load_hwv()
+    assert hwv.folder == data / "hwv" and len(hwv.taxonomy) == 6
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(FileNotFoundError) as err:
-        load_hwv(tmp_path)
-    assert str(tmp_path) in str(err.value) and "HTC_DATA_DIR" in str(err.value)
+        load_hwv(empty)  # an explicit folder is the only place looked at
+    assert str(empty) in str(err.value) and "data_dir" in str(err.value)
+
+
+def test_bundled_hwv_is_the_released_files():
+    from htc.datasets import BUNDLED_SHA256, verify_bundled
+
+    assert verify_bundled("hwv") == BUNDLED_SHA256["hwv"]
+    with pytest.raises(ValueError, match="no bundled dataset 'nope'"):
+        verify_bundled("nope")
+
+
+def test_gzip_files_read_like_plain_ones_and_damage_names_the_file(tmp_path):
+    import gzip
+
+    plain = tmp_path / "d.jsonl"
+    write_jsonl(plain, ["t1", "t2"], TAX.indicator([["A1"], ["B"]]), TAX)
+    packed = tmp_path / "d.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, b = read_jsonl(plain, TAX), read_jsonl(packed, TAX)
+    assert a.texts == b.texts and (a.y != b.y).nnz == 0
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[:-12])
+    with pytest.raises(DataError, match="cut.jsonl.gz"):
+        read_jsonl(cut, TAX)
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(gzip.compress(b'{"token": ["x"], "label": ["A1"]}\n\xff\xfe\n'))
+    with pytest.raises(DataError, match=r"bad.jsonl.gz:2: not UTF-8"):
+        read_jsonl(bad, TAX)
 
 
 def test_load_hwv_prefers_official_train(tmp_path, hwv_path):
+    import gzip
+
     folder = tmp_path / "hwv"
     folder.mkdir()
     for f in ("hwv.taxonomy", "hwv_val.json", "hwv_test.json"):
-        (folder / f).write_bytes((hwv_path / f).read_bytes())
+        src = hwv_path / f
+        (folder / f).write_bytes(src.read_bytes() if src.is_file()
+                                 else gzip.decompress((hwv_path / f"{f}.gz").read_bytes()))
     (folder / "hwv_train.json").write_text(
         json.dumps({"token": ["x"], "label": ["People"]}) + "\n")
     hwv = load_hwv(tmp_path)

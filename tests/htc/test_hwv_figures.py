@@ -10,7 +10,7 @@ from htc.metrics import hierarchical_precision_recall_fscore
 @pytest.fixture(scope="module")
 def hwv(hwv_path):
     tax = Taxonomy.from_file(hwv_path / "hwv.taxonomy")
-    return tax, read_jsonl(hwv_path / "hwv_val.json", tax), read_jsonl(hwv_path / "hwv_test.json", tax)
+    return tax, read_jsonl(hwv_path / "hwv_val.json.gz", tax), read_jsonl(hwv_path / "hwv_test.json.gz", tax)
 
 
 def test_truncated_oracle(hwv):

@@ -38,6 +38,9 @@ assert "torch" not in sys.modules, "torch was imported"
 for name in ("torch", "transformers", "critkl"):
     assert importlib.util.find_spec(name) is None, name + " is installed"
 assert htc.__version__ == importlib.metadata.version("htc")
+hwv = htc.load_hwv()  # the copy inside the installed package: no data folder, no $HTC_DATA_DIR
+assert "site-packages" in str(hwv.folder), hwv.folder
+assert (len(hwv.train) + len(hwv.dev), len(hwv.test), len(hwv.taxonomy)) == (1602, 2003, 1186)
 print("core ok", htc.__version__)
 """
 
@@ -98,10 +101,31 @@ def test_wheels_hold_one_tool_each(wheels):
         for f in ("config.json", "model.safetensors", "vocab.json", "tokenizer_config.json"):
             assert f"critkl/pretrained/{model}/{f}" in critkl_files
     assert "htc = htc.cli:app" in _metadata(wheels["htc"], "entry_points.txt")
+    for f in ("LICENSE", "README.md"):  # HWV's licence and source travel with its files
+        assert f"htc/bundled/hwv/{f}" in htc_files
     assert "critkl = critkl.cli:app" in _metadata(wheels["critkl"], "entry_points.txt")
     core = [line for line in _metadata(wheels["htc"], "METADATA").splitlines()
             if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert core and not any(d in line for line in core for d in ("torch", "transformers"))
+
+
+def test_htc_wheel_holds_hwv_as_released(wheels):
+    """The wheel's HWV files, decompressed, have the released files' sha256 (the authors'
+    repository, data/HWV), written here independently of htc.datasets."""
+    import gzip
+    import hashlib
+
+    released = {  # hwv.taxonomy, hwv_val.json, hwv_test.json as released
+        "hwv.taxonomy": "98b129a124a81e11e03a9b39444f94256ef7ad51137fd4c107bf4fc8cb917fc9",
+        "hwv_val.json.gz": "167a478252dd6ea5073ef3467dfaeb091227ccae11be4d0dc76977d550922a5e",
+        "hwv_test.json.gz": "c0df0e52febd4d4dc734467e93bc45e39d92641491934417d71b5202a10f94ca",
+    }
+    with zipfile.ZipFile(wheels["htc"]) as zf:
+        for name, digest in released.items():
+            data = zf.read(f"htc/bundled/hwv/{name}")
+            if name.endswith(".gz"):
+                data = gzip.decompress(data)
+            assert hashlib.sha256(data).hexdigest() == digest, name
 
 
 def test_versions_match_distribution_metadata():
@@ -127,7 +151,7 @@ def test_htc_core_installs_and_runs_without_torch(wheels, tmp_path):
     env = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
     py = env / "bin" / "python"
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "HTC_DATA_DIR")}
     res = _run([sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-compile",
                 "--retries", "1", wheels["htc"]], env=clean)
     if res.returncode != 0:  # no index reachable, or a real packaging error?
@@ -137,6 +161,8 @@ def test_htc_core_installs_and_runs_without_torch(wheels, tmp_path):
     res = _run([py, "-c", CORE_SCRIPT], cwd=tmp_path, env=clean)
     assert res.returncode == 0 and "core ok" in res.stdout, res.stdout + res.stderr
 
+    res = _run([env / "bin" / "htc", "datasets", "--verify"], cwd=tmp_path, env=clean)
+    assert res.returncode == 0 and "hwv_test.json.gz" in res.stdout, res.stdout + res.stderr
     res = _run([env / "bin" / "htc", "--help"], cwd=tmp_path, env=clean)
     assert res.returncode == 0 and "evaluate" in res.stdout, res.stdout + res.stderr
     res = _run([env / "bin" / "htc", "train", "--data", tmp_path / "none"], cwd=tmp_path, env=clean)
