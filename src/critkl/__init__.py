@@ -21,7 +21,7 @@ _LAZY = {
     ".evaluate": ("accuracy", "length_table"),
     ".finite": ("NonFiniteError",),
     ".generation": ("DECODERS", "ContextTooLongError", "generate", "generate_ids", "pick_decoder"),
-    ".kl": ("certainty", "kl_estimate", "masked_mean", "prioritized_weight"),
+    ".kl": ("certainty", "exact_kl", "kl_estimate", "masked_mean", "prioritized_weight"),
     ".preallocated_cache": ("PreallocatedCache", "supports_preallocation"),
     ".model": ("SIZES", "build_model", "context_length", "load_model", "load_pretrained", "save_model"),
     ".rl": ("RLConfig", "Trainer", "train"),
@@ -37,7 +37,7 @@ __all__ = [
     "context_length", "critical_positions", "delta_j", "delta_j_table", "eval_set", "extract_answer", "generate",
     "generate_ids", "is_correct", "length_table", "load_model", "load_pretrained", "parse_answer",
     "pretrain", "prompt", "sample_pretrain", "sample_rl", "save_model", "target", "token_certainty",
-    "kl_estimate", "masked_mean", "prioritized_weight", "RLConfig", "Trainer", "train", "Rollout",
+    "exact_kl", "kl_estimate", "masked_mean", "prioritized_weight", "RLConfig", "Trainer", "train", "Rollout",
     "gold_episodes", "sample_episodes", "sequence_logprobs", "DECODERS", "pick_decoder",
     "PreallocatedCache", "supports_preallocation",
 ]

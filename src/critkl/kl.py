@@ -7,8 +7,9 @@ Both measures are normalized negentropies in [0, 1] (1: deterministic, 0: unifor
 - ``"max_prob"`` (official code, min-entropy): ``c(s) = 1 + log(max_a r_a) / log|V|``;
   always ``c(s) >= J(s)`` at the same temperature.
 
-Also: per-token KL estimators k1/k2/k3 (:func:`kl_estimate`) and the prioritized weight
-``w = slope · J^β + intercept`` (:func:`prioritized_weight`).
+Also: per-token KL estimators k1/k2/k3 (:func:`kl_estimate`), the exact per-state KL over the
+vocabulary (:func:`exact_kl`) and the prioritized weight ``w = slope · J^β + intercept``
+(:func:`prioritized_weight`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,27 @@ def kl_estimate(logp: torch.Tensor, logq: torch.Tensor, kind: str = "k2",
     else:
         out = torch.expm1(-diff) + diff
     return out if mask is None else out * mask.to(out.dtype)
+
+
+def exact_kl(logits: torch.Tensor, ref_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Exact ``KL(π_T(·|s) ‖ π_ref,T(·|s)) = Σ_a p_a (log p_a − log q_a)`` per state, over the full
+    vocabulary on the last axis, both distributions at ``temperature``; (…, V) → (…).
+
+    The sampled-token estimators of :func:`kl_estimate` are what the loss uses (paper §5.1: k2);
+    this is the quantity they estimate (k1, k3) or bound, for reporting.
+
+    >>> z, zr = torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    >>> round(float(exact_kl(z, zr)), 4)  # ½ log(½/0.1192) + ½ log(½/0.8808)
+    0.4338
+    """
+    if not isinstance(logits, torch.Tensor) or not isinstance(ref_logits, torch.Tensor) \
+            or logits.shape != ref_logits.shape or logits.dim() < 1:
+        raise ValueError("logits and ref_logits must be tensors of one shape, vocabulary last")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be > 0 and finite, got {temperature}")
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    logq = torch.log_softmax(ref_logits.float() / temperature, dim=-1)
+    return (logp.exp() * (logp - logq)).sum(-1).clamp(min=0.0)
 
 
 def prioritized_weight(certainty: torch.Tensor, beta: float, slope: float = 1.0,

@@ -72,7 +72,7 @@ def build_model(size: str, max_digits: int, dropout: float = 0.0, seed: int = 0,
         n_embd=n_embd,
         n_layer=n_layer,
         n_head=n_head,
-        activation_function="gelu_new",
+        activation_function="gelu_pytorch_tanh",  # gelu_new's formula, one fused kernel (fused_gelu)
         resid_pdrop=dropout,
         embd_pdrop=dropout,
         attn_pdrop=dropout,
@@ -186,7 +186,25 @@ def load_model(name_or_path: str | Path) -> tuple[GPT2LMHeadModel, CharTokenizer
     except Exception as e:  # as above, for the tokenizer files
         raise ValueError(f"model folder {folder}: cannot load the tokenizer files "
                          f"({type(e).__name__}: {first_line(e)})") from None
-    return freeze_positions(model).eval(), tokenizer
+    return fused_gelu(freeze_positions(model)).eval(), tokenizer
+
+
+def fused_gelu(model):
+    """Run a GPT-2's ``gelu_new`` MLP activation as PyTorch's fused ``gelu(approximate="tanh")``: the same
+    function (within 1e-6), in one kernel instead of eight elementwise ones; teacher-forced forwards of
+    the tiny models (reference pass, updates, gold-path metrics) run about 2x faster on a CPU. The config
+    says ``gelu_pytorch_tanh`` afterwards, so a saved model loads with the fused activation.
+
+    >>> fused_gelu(build_model("tiny", 3)).config.activation_function
+    'gelu_pytorch_tanh'
+    """
+    from transformers.activations import ACT2FN
+
+    if getattr(model.config, "activation_function", None) == "gelu_new":
+        model.config.activation_function = "gelu_pytorch_tanh"
+        for block in model.transformer.h:
+            block.mlp.act = ACT2FN["gelu_pytorch_tanh"]
+    return model
 
 
 def load_pretrained(name: str = "tiny-n3") -> tuple[GPT2LMHeadModel, CharTokenizer]:

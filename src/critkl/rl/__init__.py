@@ -5,7 +5,7 @@ from .config import RLConfig  # light: the command line builds ``critkl rl`` fro
 
 _LAZY = {
     ".a2c": ("a2c_loss",),
-    ".advantage": ("gae",),
+    ".advantage": ("gae", "group_advantages"),
     ".losses": ("LossTerms", "entropy_of", "weighted_kl"),
     ".policy": ("ActorCritic",),
     ".ppo": ("ppo_loss",),
@@ -14,5 +14,5 @@ _LAZY = {
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
-__all__ = ["ActorCritic", "LossTerms", "RLConfig", "Trainer", "a2c_loss", "entropy_of", "gae",
+__all__ = ["ActorCritic", "LossTerms", "RLConfig", "Trainer", "a2c_loss", "entropy_of", "gae", "group_advantages",
            "ppo_loss", "train", "weighted_kl"]

@@ -32,3 +32,20 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
         adv[:, t] = running
     adv = adv * m
     return adv, (adv + v) * m
+
+
+@torch.no_grad()
+def group_advantages(returns: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Leave-one-out baseline (RLOO; Ahmadian et al. 2024): ``A_i = R_i − mean_{j≠i} R_j`` over the
+    ``group_size`` consecutive episodes of one problem. Critic-free; unbiased, since the baseline of
+    an episode does not depend on its own actions.
+
+    >>> group_advantages(torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0]), 3).tolist()
+    [1.0, -0.5, -0.5, 0.0, 0.0, 0.0]
+    """
+    if returns.dim() != 1 or group_size < 2 or returns.numel() % group_size:
+        raise ValueError(f"returns must be 1-D with a multiple of group_size >= 2 entries, got "
+                         f"{tuple(returns.shape)} and group_size={group_size}")
+    r = returns.view(-1, group_size)
+    others = (r.sum(1, keepdim=True) - r) / (group_size - 1)
+    return (r - others).reshape(-1)

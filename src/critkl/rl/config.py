@@ -9,6 +9,7 @@ from ..configbase import Config, setting
 from ..configbase import config_diff as config_diff  # where critkl.study.runner reads it
 
 ALGOS = ("a2c", "ppo")
+ADVANTAGES = ("gae", "group")
 KL_MODES = ("none", "standard", "prioritized")
 KL_PLACEMENTS = ("loss", "reward")
 VARIANTS = ("official", "paper")
@@ -55,6 +56,9 @@ class RLConfig(Config):
     alpha: float = setting(5.0, "KL coefficient α (paper Table 3).")
     beta: float = setting(150.0, "Prioritized-KL exponent β (paper); `critkl calibrate MODEL` fits one to "
                           "the model.")
+    weight_shuffle: bool = setting(False, "Permute the KL weights at random across the generated tokens of "
+                                   "each collect: the same weights (distribution and mean), no longer aligned "
+                                   "with the tokens they were computed for (a mechanism control).")
     weight_slope: float = setting(1.0, "w = slope · J^β + intercept.")
     weight_intercept: float = setting(0.0, "w = slope · J^β + intercept.")
     certainty: str | None = setting(None, "shannon or max_prob (unset: from --variant).")
@@ -74,6 +78,12 @@ class RLConfig(Config):
     in_dist_episodes: int = setting(20, "In-distribution (1..N) test episodes.")
     heldout_seed: int = setting(0, "Seed of the held-out problems and of the evaluation's sampling, the "
                                 "same for every run (not the run's --seed).")
+    advantage: str = setting("gae", "gae (a learned critic, GAE; the paper's A2C/PPO) or group (critic-free: "
+                             "each problem is sampled --group-size times per collect and an episode's "
+                             "advantage is its return minus the mean return of the other episodes of its "
+                             "problem, RLOO; the value head is not trained).")
+    group_size: int = setting(1, "Episodes per problem in a collect (--advantage group needs >= 2; "
+                              "--episodes-per-collect must be a multiple).")
     value_coef: float = setting(0.1, "Value-loss coefficient.")
     entropy_coef: float | None = setting(None, "Entropy-bonus coefficient (unset: from --variant).")
     gamma: float = setting(1.0, "Discount.")
@@ -86,6 +96,11 @@ class RLConfig(Config):
                                 "768→128→128→1 scaled).")
     ppo_epochs: int = setting(4, "PPO passes over each collect.")
     ppo_clip: float = setting(0.2, "PPO ratio clip.")
+    ppo_clip_high: float = setting(0.0, "PPO upper ratio clip ('clip-higher', TRL's epsilon_high; 0: the same "
+                                   "as --ppo-clip).")
+    top_entropy_quantile: float = setting(1.0, "Policy gradient only on the generated tokens whose policy "
+                                          "entropy is in this top fraction of the collect (TRL's "
+                                          "top_entropy_quantile; 1: every token).")
     normalize_advantages: bool = setting(False, "Scale each collect's advantages to mean 0, std 1 (not in "
                                          "the paper).")
     decoding: str = setting("dynamic", "Rollout loop: dynamic (CPU), static or cuda_graph (GPU; "
@@ -115,6 +130,12 @@ class RLConfig(Config):
             ("kl_placement", self.kl_placement in KL_PLACEMENTS, f"one of {KL_PLACEMENTS}"),
             ("kl_estimator", self.kl_estimator in ("k1", "k2", "k3"), "k1, k2 or k3"),
             ("reward_mode", self.reward_mode in ("outcome", "prefix"), "outcome or prefix"),
+            ("advantage", self.advantage in ADVANTAGES, f"one of {ADVANTAGES}"),
+            ("group_size", self.group_size >= (2 if self.advantage == "group" else 1),
+             ">= 2 with --advantage group (a baseline needs other episodes of the same problem)"
+             if self.advantage == "group" else ">= 1"),
+            ("episodes_per_collect", self.episodes_per_collect % self.group_size == 0,
+             f"a multiple of group_size ({self.group_size})"),
             ("decoding", self.decoding in ("dynamic", "static", "cuda_graph"), "dynamic, static or cuda_graph"),
             ("certainty", self.certainty in (None, "shannon", "max_prob"), "shannon or max_prob"),
             ("certainty_temperature", self.certainty_temperature is None or self.certainty_temperature > 0,
@@ -140,6 +161,8 @@ class RLConfig(Config):
             ("value_hidden", self.value_hidden >= 0, ">= 0"),
             ("ppo_epochs", self.ppo_epochs >= 1, ">= 1"),
             ("ppo_clip", self.ppo_clip > 0, "> 0"),
+            ("ppo_clip_high", self.ppo_clip_high >= 0, ">= 0"),
+            ("top_entropy_quantile", 0 < self.top_entropy_quantile <= 1, "in (0, 1]"),
             ("max_grad_norm", self.max_grad_norm >= 0, ">= 0"),
             ("eval_every", self.eval_every >= 1, ">= 1"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),

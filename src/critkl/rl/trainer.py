@@ -29,18 +29,19 @@ from ..calibration import WeightCollapseWarning, collapse_message, is_collapsed
 from ..configbase import check_resume
 from ..evaluate import accuracy
 from ..finite import check_finite, check_finite_weights
-from ..kl import certainty, kl_estimate, masked_mean, prioritized_weight
+from ..kl import certainty, exact_kl, kl_estimate, masked_mean, prioritized_weight
 from ..model import load_model, max_digits_of, save_model
 from ..reading import first_line, read_state
 from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, trajectory_logits
 from ..run_folder import ScalarWriter, trim_log, write_text_atomic
 from .a2c import a2c_loss
-from .advantage import gae
+from .advantage import gae, group_advantages
 from .config import RESUME_MAY_DIFFER, RLConfig
 from .diagnostics import GoldPath, critical_step_mask, grad_norms, quantiles
 from .losses import entropy_of, weighted_kl
 from .policy import ActorCritic
 from .ppo import ppo_loss
+from .token_selection import shuffle_weights, top_entropy_mask
 
 CHECKPOINT = "checkpoint.pt"
 # The settings the start model's evaluation depends on (Trainer.start_evaluation).
@@ -167,27 +168,40 @@ class Trainer:
         mask = ro.action_mask
         ref_logits = trajectory_logits(self.reference, ro.ids, ro.attention_mask)
         ref_logp = token_logprobs(ref_logits, ro.ids, c.policy_temperature) * mask
+        ref_step_logits = step_logits(ref_logits)
         if c.kl == "prioritized":
-            cert = certainty(step_logits(ref_logits), c.certainty, c.certainty_temperature)
+            cert = certainty(ref_step_logits, c.certainty, c.certainty_temperature)
             weight = prioritized_weight(cert, c.beta, c.weight_slope, c.weight_intercept) * mask
         else:
             weight = mask.float()
+        if c.weight_shuffle:  # same weights, placed on other tokens of the collect
+            weight = shuffle_weights(weight, mask, torch.Generator().manual_seed(
+                c.seed * 1_000_003 + self.iteration + 7_919))
         del ref_logits
         self.policy.eval()
         logits, values = self.policy(ro.ids, ro.attention_mask)
         old_logp = token_logprobs(logits, ro.ids, c.policy_temperature) * mask
+        kl_exact = exact_kl(step_logits(logits), ref_step_logits, c.policy_temperature) * mask
+        old_entropy = entropy_of(step_logits(logits), c.policy_temperature) if c.top_entropy_quantile < 1 else None
+        del logits, ref_step_logits
         values = values[:, :-1] * mask
         rewards = ro.rewards.clone()
         kl_tok = kl_estimate(old_logp, ref_logp, c.kl_estimator, mask)
         if c.kl != "none" and c.kl_placement == "reward":
             rewards = rewards - c.alpha * weight * kl_tok
-        adv, ret = gae(rewards, values, mask, c.gamma, c.gae_lambda)
+        if c.advantage == "group":  # critic-free: the other episodes of the problem are the baseline
+            adv = group_advantages(rewards.sum(-1), c.group_size)[:, None] * mask
+            ret = torch.zeros_like(adv)
+        else:
+            adv, ret = gae(rewards, values, mask, c.gamma, c.gae_lambda)
         if c.normalize_advantages:
             mean = masked_mean(adv, mask)
             std = masked_mean((adv - mean) ** 2, mask).sqrt()
             adv = (adv - mean) / (std + 1e-8) * mask
+        if c.top_entropy_quantile < 1:  # the policy gradient on the most uncertain tokens only
+            adv = adv * top_entropy_mask(old_entropy, mask, c.top_entropy_quantile)
         return {"ref_logp": ref_logp, "weight": weight, "old_logp": old_logp, "adv": adv, "ret": ret,
-                "kl_tok": kl_tok}
+                "kl_tok": kl_tok, "kl_exact": kl_exact}
 
     def update(self, ro: Rollout, prep: dict[str, torch.Tensor]) -> dict[str, float]:
         """Adam steps over shuffled minibatches of episodes (A2C: one pass; PPO: ``ppo_epochs``)."""
@@ -213,12 +227,14 @@ class Trainer:
                 kl = (weighted_kl(logp, prep["ref_logp"][sl], prep["weight"][sl], mask, c.kl_estimator)
                       if use_kl or first else torch.zeros(()))
                 common = dict(advantages=prep["adv"][sl], values=values[:, :-1], returns=prep["ret"][sl],
-                              entropy=ent, kl=kl if use_kl else torch.zeros(()), mask=mask, value_coef=c.value_coef,
+                              entropy=ent, kl=kl if use_kl else torch.zeros(()), mask=mask,
+                              value_coef=0.0 if c.advantage == "group" else c.value_coef,
                               entropy_coef=c.entropy_coef, alpha=c.alpha if use_kl else 0.0)
                 if c.algo == "a2c":
                     terms = a2c_loss(logp, **common)
                 else:
-                    terms = ppo_loss(logp, prep["old_logp"][sl], clip=c.ppo_clip, **common)
+                    terms = ppo_loss(logp, prep["old_logp"][sl], clip=c.ppo_clip,
+                                     clip_high=c.ppo_clip_high or c.ppo_clip, **common)
                 if first:  # how hard the KL pulls against the reward, on this collect's first minibatch
                     grads = grad_norms(self._lm_params, policy=terms.policy, kl=kl)
                 where = f"iteration {self.iteration + 1}"
@@ -269,7 +285,8 @@ class Trainer:
         c = self.config
         t0 = time.perf_counter()
         rng = np.random.default_rng([c.seed, 1, self.iteration])
-        problems = [sample_rl(self.n, self.k, rng) for _ in range(c.episodes_per_collect)]
+        g = c.group_size  # each problem sampled g times, its episodes side by side
+        problems = [p for _ in range(c.episodes_per_collect // g) for p in [sample_rl(self.n, self.k, rng)] * g]
         gen = torch.Generator().manual_seed(c.seed * 1_000_003 + self.iteration)
         self.policy.lm.eval()
         ro = sample_episodes(self.policy.lm, problems, c.policy_temperature, gen, c.reward_correct,
@@ -288,6 +305,9 @@ class Trainer:
             "train_acc": float(ro.correct.float().mean()),
             "kl": float(masked_mean(prep["kl_tok"], mask)),
             "kl_weighted": float(masked_mean(prep["weight"] * prep["kl_tok"], mask)),
+            "kl_exact": float(masked_mean(prep["kl_exact"], mask)),
+            "kl_exact_critical": float(prep["kl_exact"][crit].mean()) if crit.any() else float("nan"),
+            "kl_exact_other": float(prep["kl_exact"][other].mean()) if other.any() else float("nan"),
             "entropy": upd["loss_entropy"],
             "episode_tokens_mean": tokens / len(problems),
             **upd,
