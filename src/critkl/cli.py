@@ -300,7 +300,7 @@ def calibrate(
 
 @app.command()
 def reproduce(
-    experiment: str = typer.Argument(..., help="kl-strength (standard vs prioritized KL over α, β calibrated), pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
+    experiment: str = typer.Argument(..., help="regime-pilot (the levers that make RL learn: critic vs group baseline, step size, KL), mechanism (why prioritizing helps: placement vs strength, preregistered, Holm), kl-strength (standard vs prioritized KL over α, β calibrated), pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
     scale: str = typer.Option("cpu", help="cpu (tiny models, minutes per run on 2 cores) or gpu (paper settings; start models from 'reproduce pretraining --scale gpu')."),
     seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 12 for kl-strength's arms at the paper's α, 5 for prioritized-kl). Raising it later reuses the finished seeds."),
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),

@@ -179,13 +179,26 @@ def parse_settings(items: list[str], cls) -> dict:
     return out
 
 
-def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = (), defaults: dict | None = None) -> list[str]:
     """The fields (sorted) whose values differ between two config dicts, ``ignore`` left out.
+
+    A field absent from ``stored`` whose wanted value is its default in ``defaults`` is no difference:
+    the field was added after the run was made, and its default keeps the behaviour the run had.
 
     >>> config_diff({"lr": 1e-4, "seed": 0}, {"lr": 3e-5, "seed": 0})
     ['lr']
+    >>> config_diff({"lr": 1e-4}, {"lr": 1e-4, "new": 0}, defaults={"new": 0})
+    []
     """
-    return sorted(k for k in set(stored) | set(wanted) if k not in ignore and stored.get(k) != wanted.get(k))
+    defaults = defaults or {}
+    return sorted(k for k in set(stored) | set(wanted) if k not in ignore and stored.get(k) != wanted.get(k)
+                  and not (k not in stored and k in defaults and wanted.get(k) == defaults[k]))
+
+
+def field_defaults(config_type) -> dict:
+    """``{field: default}`` of a config dataclass, as JSON values (fields without a default left out)."""
+    return json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(config_type)
+                                  if f.default is not dataclasses.MISSING}))
 
 
 def check_resume(source: str | Path, stored: dict, config: Config, may_differ: tuple[str, ...]) -> None:
@@ -210,7 +223,7 @@ def check_resume(source: str | Path, stored: dict, config: Config, may_differ: t
     if not isinstance(stored, dict):
         raise ValueError(f"{source}: the recorded config is not a JSON object of {type(config).__name__} fields")
     wanted = json.loads(json.dumps(dataclasses.asdict(config)))
-    diff = config_diff(stored, wanted, ignore=may_differ)
+    diff = config_diff(stored, wanted, ignore=may_differ, defaults=field_defaults(type(config)))
     if diff:
         shown = ", ".join(f"{k} {stored.get(k, '(unset)')!r} (checkpoint) vs {wanted.get(k, '(unset)')!r} (now)"
                           for k in diff)

@@ -6,7 +6,7 @@ from critkl import demo
 from critkl.study import report
 
 TINY = {"episodes": 32, "episodes_per_collect": 16, "minibatch_episodes": 8, "test_episodes": 8,
-        "in_dist_episodes": 4, "eval_every": 1}
+        "in_dist_episodes": 4, "eval_every": 1, "sampled_test_episodes": 4}
 
 
 def test_rl_demo_plots_labelled_panels_and_summarizes(tmp_path, monkeypatch, capsys):

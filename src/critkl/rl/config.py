@@ -75,6 +75,10 @@ class RLConfig(Config):
     minibatch_episodes: int = setting(10, "Episodes per Adam step (the official code uses transition "
                                       "minibatches).")
     test_episodes: int = setting(100, "Held-out N+k test problems, fixed by --heldout-seed.")
+    sampled_test_episodes: int = setting(0, "Held-out problems whose sampled accuracy is measured at the "
+                                         "evaluations between the first and the last (0: all of them); the "
+                                         "start and the last evaluation always sample every held-out problem, "
+                                         "and p(gold) is always exact on all.")
     in_dist_episodes: int = setting(20, "In-distribution (1..N) test episodes.")
     heldout_seed: int = setting(0, "Seed of the held-out problems and of the evaluation's sampling, the "
                                 "same for every run (not the run's --seed).")
@@ -156,6 +160,8 @@ class RLConfig(Config):
             ("minibatch_episodes", self.minibatch_episodes >= 1, ">= 1"),
             ("test_episodes", self.test_episodes >= 1, ">= 1"),
             ("in_dist_episodes", self.in_dist_episodes >= 0, ">= 0"),
+            ("sampled_test_episodes", 0 <= self.sampled_test_episodes <= self.test_episodes,
+             f"in [0, test_episodes={self.test_episodes}]"),
             ("gae_lambda", 0 <= self.gae_lambda <= 1, "in [0, 1]"),
             ("gamma", 0 <= self.gamma <= 1, "in [0, 1]"),
             ("value_hidden", self.value_hidden >= 0, ">= 0"),

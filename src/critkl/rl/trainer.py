@@ -253,19 +253,25 @@ class Trainer:
             "adam_steps": len(logs), "grad_norm_policy": grads["policy"], "grad_norm_kl_unit": grads["kl"],
             "grad_ratio_kl_policy": ratio}
 
-    def evaluate(self) -> dict[str, float]:
-        """Held-out N+k accuracy (sampled at T_pol, and greedy), in-distribution accuracy, p(critical)."""
+    def evaluate(self, every_problem: bool = True) -> dict[str, float]:
+        """Held-out N+k accuracy (sampled at T_pol, and greedy), in-distribution accuracy, p(critical).
+
+        ``every_problem=False`` (the evaluations between the first and the last) samples only the first
+        ``sampled_test_episodes`` held-out problems when that is set; p(gold) is exact on all of them."""
         c = self.config
         lm = self.policy.lm.eval()
         out: dict[str, float] = {}
+        n_test = len(self.test_problems)
+        if not every_problem and c.sampled_test_episodes:
+            n_test = c.sampled_test_episodes
         with torch.no_grad():
             # held-out and in-distribution problems share one sampled generation pass, whose random
             # stream depends only on the held-out seed and the iteration: every run of a study draws
             # the same numbers at the same evaluation (common random numbers), so arms compare closely
-            both = accuracy(lm, self.test_problems + self.in_dist_problems, c.policy_temperature,
+            both = accuracy(lm, self.test_problems[:n_test] + self.in_dist_problems, c.policy_temperature,
                             seed=c.heldout_seed * 100_003 + self.iteration, batch_size=256)
-            n_test = len(self.test_problems)
             out["heldout_acc_sampled"] = float(both[:n_test].mean())
+            out["heldout_acc_sampled_n"] = n_test
             if c.eval_greedy:
                 out["heldout_acc_greedy"] = float(accuracy(lm, self.test_problems, 0.0,
                                                            batch_size=256).mean())
@@ -393,7 +399,7 @@ class Trainer:
             rec = self.step()
             rec = {"iteration": self.iteration, "episodes": self.iteration * c.episodes_per_collect, **rec}
             if self.iteration % c.eval_every == 0 or self.iteration == total:
-                rec.update(self.evaluate())
+                rec.update(self.evaluate(every_problem=self.iteration == total))
             rec["wall_s"] = time.perf_counter() - start_time
             self._log(rec)
             if on_record:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-RL_EXPERIMENTS = ("kl-strength", "prioritized-kl", "beta-sweep", "pretraining-levels", "engine-check")
+RL_EXPERIMENTS = ("regime-pilot", "mechanism", "kl-strength", "prioritized-kl", "beta-sweep", "pretraining-levels", "engine-check")
 EXPERIMENTS = ("pretraining", "certainty", *RL_EXPERIMENTS)
 SCALES = ("cpu", "gpu")
 BETAS = (10, 50, 150, 500, 1000, 10000)
@@ -98,6 +98,14 @@ def rl_arms(experiment: str, scale: str) -> list[Arm]:
     """The arms of an RL experiment at a scale (each arm is run once per seed)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if experiment == "regime-pilot":
+        from .regime_pilot import arms as pilot_arms
+
+        return pilot_arms()
+    if experiment == "mechanism":  # D joins once B has run (mechanism.study)
+        from .mechanism import arms as mechanism_arms
+
+        return mechanism_arms()
     if experiment == "kl-strength":  # the study calibrates β to the start model first (kl_strength.study)
         from .kl_strength import arms
 

@@ -159,24 +159,35 @@ def sign_flip_p(differences, max_exact: int = 20, samples: int = 200_000, seed: 
 def holm(contrasts: dict[str, list[float]], effect: float, level: float = 0.95) -> dict[str, dict]:
     """Holm-corrected verdicts of several paired contrasts (name → differences per seed).
 
-    Each contrast gets its sign-flip p-value, the Holm-adjusted p-value (step-down, monotone), and
-    :func:`judge` at the level of its Holm step, ``1 − (1 − level) / (k − rank + 1)`` for the
-    contrast of the ``rank``-th smallest p-value (rank 1: the Bonferroni level ``1 − (1 − level)/k``).
+    Each contrast gets its sign-flip p-value and the Holm-adjusted one (step-down, monotone). Its
+    interval is taken at the level of its Holm step, ``1 − (1 − level) / (k − rank + 1)`` for the
+    ``rank``-th smallest p-value, where the step-down stops at the first contrast it cannot reject:
+    that contrast and every later one get the stopping step's level. A contrast is REPRODUCED only
+    when its interval lies above 0 *and* its Holm p-value is at most ``1 − level``; an interval above
+    0 that the corrected test does not back is INCONCLUSIVE.
 
-    >>> r = holm({"a": [0.05, 0.06, 0.04, 0.05, 0.07, 0.05], "b": [0.01, -0.02, 0.0, 0.02, -0.01, 0.0]}, 0.02)
+    >>> a = [0.05, 0.06, 0.04, 0.05, 0.07, 0.05, 0.06, 0.04]
+    >>> r = holm({"a": a, "b": [0.01, -0.02, 0.0, 0.02, -0.01, 0.0, 0.01, -0.01]}, 0.02)
     >>> r["a"]["verdict"], r["b"]["verdict"], round(r["a"]["level"], 3), round(r["b"]["level"], 3)
     ('REPRODUCED', 'REFUTED', 0.975, 0.95)
+    >>> holm({"a": a[:6], "b": a[:6]}, 0.02)["a"]["verdict"]  # p = 2/64 each; Holm 0.0625: not backed
+    'INCONCLUSIVE'
     """
+    alpha = 1 - level
     names = list(contrasts)
     k = len(names)
     p = {name: sign_flip_p(contrasts[name]) for name in names}
     order = sorted(names, key=lambda name: p[name])
-    out, running = {}, 0.0
+    out, running, stop = {}, 0.0, None
     for rank, name in enumerate(order, start=1):
         running = max(running, min(1.0, (k - rank + 1) * p[name]))
-        step_level = 1 - (1 - level) / (k - rank + 1)
-        out[name] = judge(contrasts[name], effect, level=step_level) | {
-            "p": p[name], "p_holm": running, "holm_rank": rank, "contrasts": k}
+        if stop is None and running > alpha:
+            stop = rank  # the step-down rejects nothing from here on
+        step = rank if stop is None else stop
+        j = judge(contrasts[name], effect, level=1 - alpha / (k - step + 1))
+        if j["verdict"] == "REPRODUCED" and running > alpha:
+            j = j | {"verdict": "INCONCLUSIVE", "clears_effect": False}
+        out[name] = j | {"p": p[name], "p_holm": running, "holm_rank": rank, "contrasts": k}
     return {name: out[name] for name in names}
 
 

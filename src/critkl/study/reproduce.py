@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import kl_strength
+from . import kl_strength, mechanism, regime_pilot
 from .aggregate import critical_keys, paired, read_log, t_half_width, unpaired
 from .experiments import (
     ENGINE_CHECK_SETTINGS,
@@ -32,7 +32,7 @@ from .report import compare, fmt, plot_accuracy, plot_critical, summaries, write
 from .runner import run_all
 
 PRETRAINING_KEYS = {"steps", "digits", "size", "eval_size"}  # overrides only the pretraining experiment takes
-DEFAULT_SEEDS = {"kl-strength": 10, "prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
+DEFAULT_SEEDS = {"regime-pilot": regime_pilot.SEEDS, "mechanism": max(mechanism.SEEDS.values()), "kl-strength": 10, "prioritized-kl": 5, "beta-sweep": 3, "pretraining-levels": 3, "certainty": 1,
                  "pretraining": 1, "engine-check": 3}
 
 
@@ -143,17 +143,22 @@ def check_start_models(models: list[str | None]) -> None:
 
 
 def _rl(experiment, scale, seeds, out, jobs, overrides, console):
-    arms = rl_arms(experiment, scale) if experiment != "kl-strength" else []
+    arms = rl_arms(experiment, scale) if experiment not in ("kl-strength", "regime-pilot", "mechanism") else []
     if experiment == "pretraining-levels" and {"model", "train_digits"} & set(overrides):
         raise ValueError("pretraining-levels sets the start model and the RL digits of each arm itself; "
                          "drop --model and --set train_digits")
     scale_settings = ENGINE_CHECK_SETTINGS if experiment == "engine-check" else SCALE_SETTINGS[scale]
-    base = {**scale_settings, **EXPERIMENT_SETTINGS.get((experiment, scale), {}), **overrides}
+    own = {"regime-pilot": regime_pilot.SETTINGS, "mechanism": mechanism.SETTINGS}.get(experiment, {})
+    base = {**scale_settings, **EXPERIMENT_SETTINGS.get((experiment, scale), {}), **own, **overrides}
     if "model" in overrides and "train_digits" not in overrides and experiment != "engine-check":
         base["train_digits"] = model_digits(overrides["model"]) + 1  # RL on the new model's N+1
     check_start_models([base.get("model"), *(a.overrides.get("model") for a in arms)])
     if experiment == "kl-strength":
         return kl_strength.study(base, seeds, out, jobs, console)
+    if experiment == "regime-pilot":
+        return regime_pilot.study(base, seeds, out, jobs, console)
+    if experiment == "mechanism":
+        return mechanism.study(base, seeds, out, jobs, console)
     runs = run_all(base, arms, seeds, out, jobs=jobs, console=console)
     logs = {arm.name: [] for arm in arms}
     for arm, _, folder in runs:

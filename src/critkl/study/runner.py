@@ -15,6 +15,7 @@ import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from ..configbase import field_defaults
 from ..rl.config import RLConfig, config_diff
 from .aggregate import HELDOUT, read_log
 from .experiments import Arm
@@ -50,11 +51,38 @@ def check_same_config(folder: Path, cfg: RLConfig) -> None:
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: cannot read the finished run's config ({e})") from None
     want = asdict(cfg.resolved())
-    diff = config_diff(stored, want, ignore=_WHERE_FIELDS)
+    diff = config_diff(stored, want, ignore=_WHERE_FIELDS, defaults=field_defaults(RLConfig))
     if diff:
         shown = ", ".join(f"{k}: run {stored.get(k)!r} vs now {want.get(k)!r}" for k in diff)
         raise ValueError(f"{path}: this finished run was made with other settings ({shown}); "
                          "use another --out, or the settings it was made with")
+
+
+def shared_start_evaluations(configs: list[RLConfig], cache: Path, threads: int) -> int:
+    """Evaluate each distinct start (model and evaluation settings) of ``configs`` that ``cache`` lacks,
+    once, in this process on ``threads`` threads, before the runs start: parallel runs would otherwise
+    each compute the same first evaluation. Returns how many were computed.
+
+    Runs that resume from a checkpoint need none, and a single run computes its own."""
+    import torch
+
+    from ..rl.trainer import CHECKPOINT, START_KEYS, Trainer, _read_json
+
+    stored = _read_json(cache)
+    todo = {}
+    for cfg in configs:
+        key = json.dumps({k: getattr(cfg.resolved(), k) for k in START_KEYS}, sort_keys=True)
+        if key not in stored and not (Path(cfg.out_dir) / CHECKPOINT).is_file():
+            todo.setdefault(key, cfg)
+    if len(configs) < 2 or not todo:
+        return 0
+    before = torch.get_num_threads()
+    try:
+        for cfg in todo.values():
+            Trainer(replace(cfg, threads=threads)).start_evaluation(cache)
+    finally:
+        torch.set_num_threads(before)
+    return len(todo)
 
 
 def _train_one(cfg: RLConfig, start_cache: Path | None = None) -> str:
@@ -163,6 +191,8 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
                 bar.line(f"done: {key} (held-out accuracy {rec[0].get(HELDOUT, math.nan):.3f} at the start → "
                          f"{rec[-1].get(HELDOUT, math.nan):.3f} at the end)")
 
+        if todo and shared_start_evaluations(configs, cache, cores):
+            report()
         stop = every(5.0, report)
         try:
             run_parallel(_train_one, {cfg.out_dir: (cfg, cache) for cfg in configs}, jobs,
