@@ -11,14 +11,13 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.critkl.test_rl_trainer import _trainer as rl_trainer
 
 from critkl.kl import exact_kl
-from critkl.model import build_model
-from critkl.rl import RLConfig, Trainer, group_advantages
+from critkl.rl import RLConfig, group_advantages
 from critkl.rl.ppo import ppo_loss
 from critkl.rl.token_selection import shuffle_weights, top_entropy_mask
 from critkl.study.power import gain_interval, holm, judge, sign_flip_p, verdict_of
-from critkl.tokenizer import CharTokenizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::critkl.calibration.WeightCollapseWarning")
 
@@ -60,11 +59,8 @@ def test_group_advantages_refuse_a_ragged_batch():
 
 
 def _trainer(tmp_path, name, **kw):
-    cfg = dict(out_dir=str(tmp_path / name), train_digits=2, episodes=8, episodes_per_collect=4,
-               minibatch_episodes=2, test_episodes=2, in_dist_episodes=1, eval_greedy=False, lr=1e-3,
-               seed=3, beta=2.0)
-    cfg.update(kw)
-    return Trainer(RLConfig(**cfg), lm=build_model("tiny", 1, seed=0), tokenizer=CharTokenizer())
+    """The RL trainer tests' tiny trainer, with collects of 4 episodes (two groups of 2)."""
+    return rl_trainer(tmp_path, name, **{"episodes": 8, "episodes_per_collect": 4, "minibatch_episodes": 2, **kw})
 
 
 def test_group_advantage_samples_each_problem_group_size_times(tmp_path, monkeypatch):
