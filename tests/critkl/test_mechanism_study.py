@@ -24,12 +24,12 @@ def test_mechanism_study_runs_every_arm_and_reports_holm(tmp_path, monkeypatch):
     from critkl.study import reproduce
 
     monkeypatch.setattr(mechanism, "SEEDS", {k: 2 if k in "ABCD" else 1 for k in mechanism.SEEDS})
-    tiny = {"episodes": 16, "episodes_per_collect": 8, "minibatch_episodes": 4, "test_episodes": 8,
-            "sampled_test_episodes": 4, "in_dist_episodes": 2, "eval_every": 1, "model": "tiny-n3",
+    tiny = {"episodes": 16, "episodes_per_collect": 8, "minibatch_episodes": 4, "test_episodes": 4,
+            "sampled_test_episodes": 2, "in_dist_episodes": 0, "eval_every": 1, "model": "tiny-n3",
             "train_digits": 4}
     out = tmp_path / "mech"
-    reproduce("mechanism", seeds=2, out=out, jobs=1, overrides=tiny)
-    res = json.loads((out / "results.json").read_text())["data"]
+    reproduce("mechanism", seeds=2, out=out, jobs=2, overrides=tiny)
+    res = json.loads((out / "results.json").read_text())
     assert set(res["table"]) == {"A-standard", "B-prioritized", "C-shuffled", "D-matched", "E-no-kl",
                                  "F-top-entropy", "G-clip-higher"}
     assert res["alpha_d"] < mechanism.ALPHA  # the prioritized weights are below 1 on average
