@@ -49,6 +49,11 @@ START_KEYS = ("model", "train_digits", "pretrained_digits", "policy_temperature"
               "in_dist_episodes", "heldout_seed", "eval_greedy")
 
 
+def start_key(config: RLConfig) -> str:
+    """The key of a start evaluation in a study's shared cache: the settings it depends on."""
+    return json.dumps({k: getattr(config, k) for k in START_KEYS}, sort_keys=True)
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -341,7 +346,7 @@ class Trainer:
         if cache is None:
             return self.evaluate()
         c, path = self.config, Path(cache)
-        key = json.dumps({k: getattr(c, k) for k in START_KEYS}, sort_keys=True)
+        key = start_key(c)
         stored = _read_json(path)
         if key in stored:
             return stored[key]

@@ -66,12 +66,12 @@ def shared_start_evaluations(configs: list[RLConfig], cache: Path, threads: int)
     Runs that resume from a checkpoint need none, and a single run computes its own."""
     import torch
 
-    from ..rl.trainer import CHECKPOINT, START_KEYS, Trainer, _read_json
+    from ..rl.trainer import CHECKPOINT, Trainer, _read_json, start_key
 
     stored = _read_json(cache)
     todo = {}
     for cfg in configs:
-        key = json.dumps({k: getattr(cfg.resolved(), k) for k in START_KEYS}, sort_keys=True)
+        key = start_key(cfg.resolved())
         if key not in stored and not (Path(cfg.out_dir) / CHECKPOINT).is_file():
             todo.setdefault(key, cfg)
     if len(configs) < 2 or not todo:
