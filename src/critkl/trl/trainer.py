@@ -6,11 +6,13 @@ where ``J_t`` is the reference model's certainty (:func:`critkl.kl.certainty`) a
 
 How (three overrides, no TRL code copied):
 
-1. ``_get_per_token_logps_and_entropies``: for the reference model only, TRL's own chunked
-   reference pass runs unchanged (its reference log-probs are kept bit for bit) while a forward hook
-   keeps the reference backbone's last hidden states; the completion positions go through the LM
-   head and give the certainty (``certainty_kind`` at ``certainty_temperature``): one backbone
-   forward, plus one LM-head projection of the completion tokens.
+1. ``_get_per_token_logps_and_entropies``: for the reference pass only (the separate reference model,
+   or, under PEFT, the policy while TRL has its adapter disabled or its frozen ``"ref"`` adapter
+   active), TRL's own chunked reference pass runs unchanged (its reference log-probs are kept bit for
+   bit) while a forward hook keeps the reference backbone's last hidden states; the completion
+   positions go through the LM head in TRL's tiles and give the certainty (``certainty_kind`` at
+   ``certainty_temperature``) by an online log-sum-exp: one backbone forward, plus one LM-head
+   projection of the completion tokens, never a ``(tokens, |V|)`` buffer larger than TRL's own tile.
 2. ``_generate_and_score_completions``: stores the certainty as ``inputs["ref_certainty"]``
    (batch, completion tokens) and logs ``kl_weight/{mean,min,p10,p50,p90}`` and ``certainty/mean``.
 3. ``_compute_loss``: runs TRL's loss with ``self.beta`` temporarily replaced by a per-token
@@ -26,8 +28,8 @@ import warnings
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 import trl
+from accelerate.utils import is_peft_model
 from torch.distributed.tensor import DTensor
 from trl import GRPOTrainer
 
@@ -35,9 +37,13 @@ try:  # TRL's context manager that all-gathers ZeRO-3 partitioned LM-head parame
     from trl.trainer.utils import maybe_gather_lm_head_ctx as _gather_params
 except ImportError:  # pragma: no cover - other TRL versions
     from contextlib import nullcontext as _gather_params
+try:  # the tile TRL's chunked log-prob pass projects at once: tokens x vocabulary entries
+    from trl.kernels.chunked_logprob import TOKEN_CHUNK_SIZE as TOKEN_TILE
+    from trl.trainer.utils import _CHUNKED_LOGPROB_CHUNK_SIZE as VOCAB_TILE
+except ImportError:  # pragma: no cover - other TRL versions
+    TOKEN_TILE, VOCAB_TILE = 4096, 32768
 
 from ..calibration import WeightCollapseWarning, collapse_message, is_collapsed
-from ..kl import certainty as reference_certainty
 from ..kl import prioritized_weight
 from .config import PrioritizedGRPOConfig
 
@@ -111,29 +117,33 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 class _ReferenceWithCertainty:
-    """Wraps the reference model for TRL's chunked reference pass.
+    """Wraps the reference model (or, under PEFT, the policy with its adapter off) for TRL's chunked reference pass.
 
     TRL calls ``model(**inputs, labels=labels, fused_lm_head=True)`` and reads ``.log_probs``; the call
     goes to the model unchanged (the reference log-probs are TRL's own, bit for bit) while a forward
     hook on the backbone keeps its last hidden states. The completion positions' hidden states go
-    through the LM head (and the model's logit scale / softcap) one row at a time, and their
-    certainty is kept in ``self.certainties``. The first call also checks that these logits give
-    TRL's log-probs (``check=True``).
+    through the LM head (and the model's logit scale / softcap) in TRL's tiles, ``tile_tokens`` tokens
+    by ``tile_vocab`` vocabulary entries, and the certainty of each position is folded tile by tile
+    with an online log-sum-exp: the full-vocabulary distribution is never held, and the largest
+    buffers are those of TRL's own tiled head. The certainties are kept in ``self.certainties``. The
+    first call also checks that these logits give TRL's log-probs (``check=True``).
     """
 
     def __init__(self, model: torch.nn.Module, logits_to_keep: int, temperature: float, kind: str,
-                 certainty_temperature: float, check: bool = False, fp32_head: bool = False):
+                 certainty_temperature: float, check: bool = False, fp32_head: bool = False,
+                 tile_tokens: int = TOKEN_TILE, tile_vocab: int = VOCAB_TILE):
         self.model = model
         self.logits_to_keep = int(logits_to_keep)
         self.temperature = float(temperature)
         self.kind = kind
-        self.certainty_temperature = float(certainty_temperature)
+        self.certainty_temperature = max(float(certainty_temperature), torch.finfo(torch.float32).tiny)
         self.check = check
         self.fp32_head = fp32_head
+        self.tile_tokens, self.tile_vocab = int(tile_tokens), int(tile_vocab)
         self.max_logp_error: float | None = None
         self.certainties: list[torch.Tensor] = []
         core = _unwrap(model)
-        if hasattr(core, "get_base_model"):  # PEFT wrapper
+        if hasattr(core, "get_base_model"):  # PEFT wrapper: the transformers model inside it
             core = core.get_base_model()
         self.head = core.get_output_embeddings()
         self.backbone = core.base_model
@@ -144,8 +154,29 @@ class _ReferenceWithCertainty:
             )
         self.scale, self.softcap = _logit_transform(core.config)
 
-    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The model's logits (float32) from last hidden states, like TRL's fused head computes them."""
+    def _tile(self, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+              start: int, end: int) -> torch.Tensor:
+        """float32 logits of vocabulary entries ``start:end``, computed as TRL's tiled head computes them."""
+        z = torch.mm(hidden, weight[start:end].to(hidden.dtype).t())
+        if bias is not None:
+            z.add_(bias[start:end].to(hidden.dtype))
+        z = z.float()
+        if self.scale != 1.0:
+            z.mul_(self.scale)
+        if self.softcap is not None:
+            z.div_(self.softcap).tanh_().mul_(self.softcap)
+        return z
+
+    def certainty_and_logp(self, hidden: torch.Tensor, targets: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Certainty (paper Eq. 2 or max-prob) of each row of ``hidden`` (N, H); with ``targets`` (N,),
+        also their log-probs at the sampling temperature (TRL's reference log-probs, for the check).
+
+        Per token, over the vocabulary tiles of ``z / T_c``: running max ``m``, ``s = Σ exp(z - m)``
+        and ``x = Σ exp(z - m) · z``; then ``log Z = m + log s``, ``Σ p log p = x / s - log Z``
+        (Shannon: ``J = 1 + Σ p log p / log|V|``) and ``log max p = m - log Z`` (max-prob:
+        ``J = 1 + log max p / log|V|``), as :func:`critkl.kl.certainty` computes them on full rows.
+        """
         weight, bias = self.head.weight, getattr(self.head, "bias", None)
         if isinstance(weight, DTensor):  # FSDP2 shards
             weight = weight.full_tensor()
@@ -155,14 +186,47 @@ class _ReferenceWithCertainty:
             dtype = torch.float32
         else:  # as TRL's fused head: the autocast dtype, else the hidden states' dtype
             dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        n, vocab = hidden.size(0), weight.size(0)
+        log_vocab = math.log(vocab)
+        certainty = torch.empty(n, dtype=torch.float32, device=weight.device)
+        logp = None if targets is None else torch.empty(n, dtype=torch.float32, device=weight.device)
         with _gather_params(weight, bias), torch.autocast(device, enabled=False):  # ZeRO-3: gather the head
-            z = F.linear(hidden.to(weight.device, dtype), weight.to(dtype), None if bias is None else bias.to(dtype))
-        z = z.float()
-        if self.scale != 1.0:
-            z = z * self.scale
-        if self.softcap is not None:
-            z = torch.tanh(z / self.softcap) * self.softcap
-        return z
+            for t0 in range(0, n, self.tile_tokens):
+                t1 = min(t0 + self.tile_tokens, n)
+                h = hidden[t0:t1].to(weight.device, dtype)
+                m = torch.full((t1 - t0,), -math.inf, device=weight.device)
+                s, x = torch.zeros_like(m), torch.zeros_like(m)
+                if targets is not None:  # the same statistics at the sampling temperature
+                    tgt = targets[t0:t1].to(weight.device)
+                    m_t, s_t, z_target = m.clone(), s.clone(), torch.zeros_like(m)
+                for v0 in range(0, vocab, self.tile_vocab):
+                    v1 = min(v0 + self.tile_vocab, vocab)
+                    z = self._tile(h, weight, bias, v0, v1)
+                    if targets is not None:
+                        e = z / self.temperature
+                        local = tgt - v0
+                        inside = (local >= 0) & (local < v1 - v0)
+                        picked = e.gather(-1, local.clamp(0, v1 - v0 - 1)[:, None]).squeeze(-1)
+                        z_target = torch.where(inside, picked, z_target)
+                        top = torch.maximum(m_t, e.amax(-1))
+                        s_t = s_t * torch.exp(m_t - top) + e.sub_(top[:, None]).exp_().sum(-1)
+                        m_t = top
+                        del e
+                    z.div_(self.certainty_temperature)
+                    top = torch.maximum(m, z.amax(-1))
+                    rescale = torch.exp(m - top)
+                    e = torch.sub(z, top[:, None]).exp_()
+                    s = s * rescale + e.sum(-1)
+                    if self.kind == "shannon":
+                        x = x * rescale + e.mul_(z).sum(-1)
+                    m = top
+                    del z, e
+                log_z = m + torch.log(s)
+                inner = (x / s - log_z) if self.kind == "shannon" else (m - log_z)  # Σ p log p, or log max p
+                certainty[t0:t1] = (1.0 + inner / log_vocab).clamp(0.0, 1.0)
+                if targets is not None:
+                    logp[t0:t1] = z_target - (m_t + torch.log(s_t))
+        return certainty, logp
 
     def __call__(self, *args: Any, labels: torch.Tensor, **kwargs: Any) -> Any:
         captured: dict[str, torch.Tensor] = {}
@@ -179,24 +243,18 @@ class _ReferenceWithCertainty:
             raise RuntimeError("critkl.trl: the reference backbone's hidden states were not seen")
         k = self.logits_to_keep
         hidden = captured.pop("hidden")[:, -(k + 1):-1]  # position t-1 predicts token t
-        certainty = torch.zeros(hidden.shape[:2], dtype=torch.float32, device=hidden.device)
-        errors = []
+        rows = hidden.shape[:2]
         check = self.check and getattr(outputs, "log_probs", None) is not None
-        for i in range(hidden.size(0)):  # one row at a time: one (k, |V|) float32 buffer at most
-            z = self._logits(hidden[i])
-            certainty[i] = reference_certainty(z, self.kind, self.certainty_temperature)
-            if check:
-                targets = labels[i, -k:]
-                valid = targets != -100
-                logp = torch.log_softmax(z[valid] / self.temperature, dim=-1)
-                logp = logp.gather(-1, targets[valid, None].to(z.device)).squeeze(-1)
-                trl_logp = outputs.log_probs[i, -k:][valid.to(outputs.log_probs.device)].float()
-                if logp.numel():
-                    errors.append((logp - trl_logp.to(logp.device)).abs().max())
-        if errors:
-            self.max_logp_error = float(torch.stack(errors).max())
-            self.check = False
-        self.certainties.append(certainty)
+        targets = labels[:, -k:]
+        certainty, logp = self.certainty_and_logp(hidden.reshape(-1, hidden.size(-1)),
+                                                  targets.reshape(-1).clamp(min=0) if check else None)
+        if check:
+            valid = (targets != -100).reshape(-1).to(logp.device)
+            trl_logp = outputs.log_probs[:, -k:].reshape(-1).float().to(logp.device)
+            if valid.any():
+                self.max_logp_error = float((logp - trl_logp)[valid].abs().max())
+                self.check = False
+        self.certainties.append(certainty.view(rows).to(hidden.device))
         return outputs
 
 
@@ -236,14 +294,6 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
                 f"args must be a critkl.trl.PrioritizedGRPOConfig, got {type(args).__name__}; "
                 "it carries certainty_kind, certainty_temperature and kl_weight_beta/slope/intercept"
             )
-        uses_peft = kwargs.get("peft_config") is not None or hasattr(model, "peft_config")
-        if args.beta != 0.0 and uses_peft:
-            raise NotImplementedError(
-                "critkl.trl: peft_config / a PEFT model is not supported with beta > 0: TRL then takes the "
-                "reference from the policy with its adapter disabled and loads no ref_model, and this "
-                "trainer computes the certainty only in the separate reference model's forward. Train "
-                "without PEFT, or merge the adapter first."
-            )
         if args.beta == 0.0:
             warnings.warn(
                 "PrioritizedGRPOTrainer: beta=0 (TRL's KL coefficient, the paper's alpha): TRL loads no "
@@ -261,9 +311,10 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         #: max |log p| difference between the certainty's logits and TRL's reference log-probs (first batch)
         self.ref_logp_error: float | None = None
         super().__init__(model, reward_funcs, args, *more, **kwargs)
-        if self.beta != 0.0 and self.ref_model is None:
+        if self.beta != 0.0 and self.ref_model is None and not is_peft_model(self.accelerator.unwrap_model(self.model)):
             raise NotImplementedError(
-                "critkl.trl: TRL loaded no separate reference model (PEFT?); the certainty needs one"
+                "critkl.trl: TRL loaded no reference model and the policy is not a PEFT model, so there is no "
+                f"reference forward to take the certainty from; this TRL version ({trl.__version__}) is not supported"
             )
 
     # ------------------------------------------------------------------ the weight
@@ -275,9 +326,28 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------ TRL overrides
 
+    def _is_reference_pass(self, model: torch.nn.Module) -> bool:
+        """Whether TRL is computing the reference log-probs with ``model``.
+
+        Without PEFT, the reference is TRL's separate ``ref_model``. With PEFT, TRL loads none and runs the
+        policy itself inside ``use_adapter``: with every adapter disabled (a new adapter: the reference is
+        the base model) or with its frozen copy ``"ref"`` active (an adapter being trained further).
+        """
+        if self.beta == 0.0:
+            return False
+        if self.ref_model is not None:
+            return model is self.ref_model
+        peft_model = self.accelerator.unwrap_model(model)
+        if not is_peft_model(peft_model):
+            return False
+        enabled = getattr(peft_model, "has_active_enabled_adapter", None)
+        if enabled is None:  # other PEFT versions
+            enabled = not getattr(peft_model, "_adapters_disabled", False)
+        return not enabled or ("ref" in peft_model.peft_config and peft_model.active_adapter == "ref")
+
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                            *args: Any, **kwargs: Any):
-        if self.beta == 0.0 or self.ref_model is None or model is not self.ref_model:
+        if not self._is_reference_pass(model):
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
             )
