@@ -231,3 +231,27 @@ def test_tiled_certainty_matches_full_rows(folders, kind, temperature, scale, so
     assert torch.allclose(got, certainty(z, kind, temperature), atol=2e-6)
     expected_logp = torch.log_softmax(z / 1.5, -1).gather(-1, targets[:, None]).squeeze(-1)
     assert torch.allclose(logp, expected_logp, atol=2e-6)
+
+
+def test_example_runs_with_lora(tmp_path):
+    """``python -m critkl.trl.example --lora``: the adapter trains and each step line shows the weight."""
+    from typer.testing import CliRunner
+
+    from critkl.trl.example import app
+
+    args = ["--lora", "--lora-rank", "4", "--learning-rate", "1e-3", "--steps", "2", "--device", "cpu",
+            "--output-dir", str(tmp_path / "run"), "--max-digits", "1", "--num-generations", "2",
+            "--prompts-per-step", "2", "--threads", "1", "--save"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "LoRA rank 4:" in result.output
+    steps = [line for line in result.output.splitlines() if line.startswith("step ")]
+    assert len(steps) == 2 and all("kl_weight/mean=" in s and "kl_weight/p50=" in s for s in steps)
+    assert (tmp_path / "run" / "final" / "adapter_config.json").is_file()  # the adapter is what is saved
+
+
+def test_example_lora_rank_is_checked():
+    from critkl.trl.example import lora_config
+
+    with pytest.raises(ValueError, match="lora_rank"):
+        lora_config(0)

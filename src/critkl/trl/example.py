@@ -10,6 +10,11 @@ default the longest correct continuation, for two all-9 operands); the reward re
 result line and ignores what follows.
 
     python -m critkl.trl.example --steps 3 --device cpu --output-dir runs/grpo-example
+    python -m critkl.trl.example --lora --learning-rate 1e-3 --steps 3 --device cpu  # LoRA adapter
+
+With ``--lora`` the policy is the model plus a LoRA adapter (``peft.LoraConfig`` on every linear layer
+but the LM head) and the reference is the same model with the adapter disabled, as TRL does under
+PEFT; the certainty comes from that reference forward.
 """
 
 from __future__ import annotations
@@ -75,14 +80,30 @@ def load_policy(model: str) -> tuple[Any, Any]:
     return AutoModelForCausalLM.from_pretrained(model), tokenizer
 
 
+def lora_config(rank: int = 8, alpha: float | None = None) -> Any:
+    """``peft.LoraConfig`` of rank ``rank`` on every linear layer but the LM head (``alpha``: 2 · rank)."""
+    try:
+        from peft import LoraConfig
+    except ImportError as exc:
+        raise ValueError("--lora needs peft: pip install 'critkl[trl]' (or pip install peft)") from exc
+    if rank < 1:
+        raise ValueError(f"lora_rank must be >= 1, got {rank}")
+    return LoraConfig(r=rank, lora_alpha=2 * rank if alpha is None else alpha, lora_dropout=0.0,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
 def run(model: str = "tiny-n3", steps: int = 3, beta: float = 0.04, kl_weight_beta: float = 150.0,
         certainty_kind: str = "shannon", certainty_temperature: float = 1.0, kl_weight_slope: float = 1.0,
         kl_weight_intercept: float = 0.0, num_generations: int = 4, prompts_per_step: int = 2,
         max_digits: int = 3, extra_digits: int = 0, max_completion_length: int = 0,
         temperature: float = 1.5, learning_rate: float = 1e-5, output_dir: str | Path = "runs/critkl-grpo",
         device: str = "auto", bf16: bool = False, seed: int = 0, save: bool = False,
-        **config_kwargs: Any) -> PrioritizedGRPOTrainer:
-    """Train and return the trainer (its ``state.log_history`` holds TRL's and the ``kl_weight/*`` metrics)."""
+        lora: bool = False, lora_rank: int = 8, **config_kwargs: Any) -> PrioritizedGRPOTrainer:
+    """Train and return the trainer (its ``state.log_history`` holds TRL's and the ``kl_weight/*`` metrics).
+
+    ``lora=True``: train a LoRA adapter of rank ``lora_rank`` (:func:`lora_config`) through TRL's
+    ``peft_config``; the reference is the model with the adapter disabled.
+    """
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -90,6 +111,7 @@ def run(model: str = "tiny-n3", steps: int = 3, beta: float = 0.04, kl_weight_be
     if max_completion_length <= 0:
         longest = all_nines(max_digits + max(extra_digits, 0))
         max_completion_length = len(longest.target)
+    peft_config = lora_config(lora_rank) if lora else None
     policy, tokenizer = load_policy(model)
     args = PrioritizedGRPOConfig(
         output_dir=str(output_dir),
@@ -120,7 +142,7 @@ def run(model: str = "tiny-n3", steps: int = 3, beta: float = 0.04, kl_weight_be
     )
     dataset = arithmetic_dataset(max(steps, 1) * prompts_per_step * 4, max_digits, extra_digits, seed)
     trainer = PrioritizedGRPOTrainer(model=policy, reward_funcs=arithmetic_reward, args=args,
-                                     train_dataset=dataset, processing_class=tokenizer)
+                                     train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
     trainer.train()
     if save:
         trainer.save_model(str(Path(output_dir) / "final"))
@@ -149,7 +171,9 @@ def main(
     bf16: bool = typer.Option(False, help="bf16 mixed precision (GPU)."),
     threads: int = typer.Option(0, help="torch CPU threads (0: torch default)."),
     seed: int = typer.Option(0),
-    save: bool = typer.Option(False, help="Save the fine-tuned model to OUTPUT_DIR/final."),
+    save: bool = typer.Option(False, help="Save the fine-tuned model (the adapter with --lora) to OUTPUT_DIR/final."),
+    lora: bool = typer.Option(False, help="Train a LoRA adapter (peft); the reference is the model without it."),
+    lora_rank: int = typer.Option(8, help="LoRA rank (alpha = 2 x rank), with --lora."),
 ) -> None:
     """GRPO with the prioritized KL on the arithmetic task; prints the logged metrics."""
     if threads > 0:
@@ -162,13 +186,17 @@ def main(
                       max_digits=max_digits, extra_digits=extra_digits,
                       max_completion_length=max_completion_length, temperature=temperature,
                       learning_rate=learning_rate, output_dir=output_dir, device=device, bf16=bf16,
-                      seed=seed, save=save)
+                      seed=seed, save=save, lora=lora, lora_rank=lora_rank)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if not trainer.accelerator.is_main_process:  # several processes: one report, from rank 0
         return
-    keys = ("reward", "kl", "kl_weighted", "kl_weight/mean", "kl_weight/p50", "certainty/mean")
+    if lora:
+        params = list(trainer.model.parameters())
+        trained = sum(p.numel() for p in params if p.requires_grad)
+        typer.echo(f"LoRA rank {lora_rank}: {trained:,} trained parameters of {sum(p.numel() for p in params):,}")
+    keys = ("reward", "kl", "kl_weighted", "kl_weight/mean", "kl_weight/p50", "certainty/mean", "step_time")
     for record in trainer.state.log_history:
         if "step" in record and "reward" in record:
             typer.echo(f"step {record['step']}: " + ", ".join(
