@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ app = typer.Typer(
     help="Hierarchical text classification: metrics, decoding, datasets.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help text is plain: brackets such as htc[tensorboard] stay as written
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -60,16 +62,12 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """``np.save`` under a temporary name, then a rename: never a half-written ``.npy``."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """``np.save`` under a unique temporary name, then a rename: never a half-written ``.npy``, and
+    two writers of one file never mix their data."""
+    from htc.run_folder import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
 
 
 def _load_proba(path: Path, n_docs: int, n_labels: int, gold: Path | None = None) -> np.ndarray:
@@ -157,6 +155,20 @@ def _decoding(decoder: str, threshold: float, beta: float) -> str:
     return f"{decoder} beta {beta:g}" if parameter == "beta" else decoder
 
 
+def _resolved(proba: np.ndarray, taxonomy: Taxonomy, decoder: str,
+              split_loss: str | None = None) -> dict:
+    """What ``decoder`` ran as: ``optimal`` resolved on ``proba`` (printed, with the reason), any
+    other decoder itself; written into the output JSON as ``decoder_resolved``."""
+    if decoder != "optimal":
+        return {"requested": decoder, "resolved": decoder}
+    from htc.decoding import resolve_optimal
+
+    res = resolve_optimal(proba, taxonomy, split_loss=split_loss)
+    console.print(f"decoder optimal → {res['resolved']} ({res['reason']})", highlight=False,
+                  soft_wrap=True)
+    return res
+
+
 @app.command()
 @friendly_errors
 def evaluate(
@@ -228,6 +240,7 @@ def evaluate(
                           f"{tuning['dev_score']:.4f})", highlight=False, soft_wrap=True)
         dec_threshold = tuning["value"] if tuning and tuning["parameter"] == "threshold" else threshold
         dec_beta = tuning["value"] if tuning and tuning["parameter"] == "beta" else beta
+        resolved = _resolved(node_proba, tax, decoder)
         y_pred = decode(node_proba, tax, decoder, threshold=dec_threshold, beta=dec_beta)
     figures = report(truth.y, y_pred, node_proba, taxonomy=tax, beta=beta)
     table = Table(title=f"{len(truth)} documents · {tax}")
@@ -250,7 +263,8 @@ def evaluate(
                 "decoder": decoder if proba else None, "threshold": threshold, "beta": beta,
                 "documents": len(truth)}
         if proba is not None:  # what the decoder ran with (the tuned value, if any)
-            meta.update(threshold=dec_threshold, decoder_beta=dec_beta, tuning=tuning)
+            meta.update(threshold=dec_threshold, decoder_beta=dec_beta, tuning=tuning,
+                        decoder_resolved=resolved)
         write_json_atomic(out, {"meta": meta, "metrics": figures})
         console.print(f"figures written to {out}")
 
@@ -313,6 +327,7 @@ def train(
     from htc.decoding import METRICS, decode
     from htc.metrics import report
     from htc.training import Trainer
+    from htc.training.multipath import MultiPathLossWarning
 
     cfg = build_config(TrainConfig, options, TrainConfig.load(config).to_dict() if config else {})
     if tune is not None:  # refuse before training
@@ -322,7 +337,9 @@ def train(
         console.print(f"{tax} · train {len(tr)} · dev {len(dv)}" + (f" · test {len(te)}" if te
                       else "") + f" · split: {split}")
     trainer = Trainer(cfg, tax, out_dir=out)
-    summary = trainer.fit(tr, dv, resume=resume)
+    with warnings.catch_warnings():  # the trainer prints it, once, as a line of its own
+        warnings.simplefilter("ignore", MultiPathLossWarning)
+        summary = trainer.fit(tr, dv, resume=resume)
     if not trainer.is_main_process:  # the other processes hold the same weights: rank 0 writes
         return
     # the dev set as used, so that htc evaluate --tune-on can tune on it later
@@ -351,6 +368,7 @@ def train(
         proba, y_pred = _predict_and_write(trainer, te.texts, out, "test", cfg.decoder,
                                            cfg.threshold, cfg.decoder_beta)
         result["test"] = report(te.y, y_pred, proba, taxonomy=tax)
+        result["decoder_resolved"] = _resolved(proba, tax, cfg.decoder, trainer.split_loss)
         t = result["test"]
         console.print(f"test ({_decoding(cfg.decoder, cfg.threshold, cfg.decoder_beta)}): "
                       f"micro-hF1 {t['h_micro_f']:.4f} · leaf-macro hF1 {t['h_leaf_f']:.4f} · "
@@ -380,7 +398,8 @@ def predict(
     dec = decoder or cfg.decoder
     th = cfg.threshold if threshold is None else threshold
     b = cfg.decoder_beta if beta is None else beta
-    _predict_and_write(trainer, texts, out, "pred", dec, th, b)
+    proba, _ = _predict_and_write(trainer, texts, out, "pred", dec, th, b)
+    _resolved(proba, trainer.taxonomy, dec, trainer.split_loss)
     note, tuning = "", trainer.tuning
     if tuning and tuning["decoder"] == dec and {"threshold": threshold, "beta": beta}[
             tuning["parameter"]] is None:
@@ -423,12 +442,23 @@ def multipath_study(
     out: Path = typer.Option(Path("runs/htc-multipath"), help="report folder"),
     train_docs: int = typer.Option(4000, "--train-docs", help="training documents per seed"),
     test_docs: int = typer.Option(4000, "--test-docs", help="test documents per seed"),
+    corpus: str = typer.Option("synthetic", help="synthetic (a generator per seed) or debtags "
+                               "(a real corpus: Debian's package descriptions and Debtags, read "
+                               "from apt's package index; one model per loss)"),
+    packages: list[Path] = typer.Option(None, help="debtags: Packages file(s) to read (default: "
+                                        "apt's, after apt-get update)"),
+    epochs: int = typer.Option(10, help="debtags: maximum epochs of each model"),
+    hidden: int = typer.Option(256, help="debtags: hidden units of each model"),
 ) -> None:
-    """Decoders on synthetic multi-path data: per-document hF1 of every decoder (about 15 s per
-    seed on 2 cores), with a report (README.md, multipath.png, results.json)."""
+    """Decoders on multi-path data: per-document hF1 of every decoder, with a report. Synthetic
+    (about 15 s per seed on 2 cores: README.md, multipath.png, results.json) or the real Debtags
+    corpus (every loss × decoder: README-debtags.md, multipath-debtags.png,
+    results-debtags.json)."""
     from htc.multipath_study import MultipathStudyConfig, run
 
-    run(MultipathStudyConfig(seeds=seeds, train=train_docs, test=test_docs, out=str(out)), console)
+    run(MultipathStudyConfig(seeds=seeds, train=train_docs, test=test_docs, out=str(out),
+                             corpus=corpus, packages=tuple(str(p) for p in packages or ()),
+                             epochs=epochs, hidden=hidden), console)
 
 
 @app.command()

@@ -5,9 +5,11 @@
 works in a ``Pipeline`` after ``TfidfVectorizer`` and with ``clone``, ``GridSearchCV`` and
 ``cross_val_score``. ``fit`` trains the paper's MLP head (:class:`htc.training.Head`) with one of
 :mod:`htc.losses` on the given features, with the recipe of ``htc train``: AdamW, 10% linear warmup
-then linear decay, gradient clipping at 1.0, and (by default) early stopping on the micro-hF1 of a
-held-out share of the training documents under the chosen decoder. Torch is imported when ``fit``
-or ``predict_proba`` runs, not when this module is imported.
+then linear decay, gradient clipping at 1.0, and (by default) early stopping on the per-document
+hF1 of a held-out share of the training documents under the chosen decoder. Sparse ``X`` (TF-IDF)
+trains a head whose first layer reads the CSR rows without densifying them
+(:class:`htc.training.sparse.SparseHead`). Torch is imported when ``fit`` or ``predict_proba`` runs,
+not when this module is imported.
 
 >>> from sklearn.feature_extraction.text import TfidfVectorizer
 >>> from sklearn.pipeline import make_pipeline
@@ -37,6 +39,7 @@ import scipy.sparse as sp
 
 from htc._extras import missing_extra, require
 from htc.decoding import METHODS, decode
+from htc.decoding.tuning import selection_score
 from htc.metrics import hierarchical_f1_score
 from htc.metrics.validation import _label_rows, as_indicator
 from htc.stats import end_labels
@@ -117,13 +120,23 @@ def _tensor(torch, rows, device):
     return torch.tensor(rows, dtype=torch.float32, device=device)
 
 
+def _inputs(torch, head, rows, device):
+    """What ``head`` takes: CSR arrays for a sparse head (dense rows converted to CSR), else a
+    dense float32 tensor (sparse rows densified a batch at a time)."""
+    from htc.training.sparse import SparseHead, csr_batch
+
+    if isinstance(head, SparseHead):
+        return csr_batch(rows if sp.issparse(rows) else sp.csr_matrix(rows), device)
+    return _tensor(torch, rows, device)
+
+
 def _marginals(torch, head, loss_fn, X, device, batch_size: int = 1024) -> np.ndarray:
     """Node marginals of ``X`` (float64, clipped to [0, 1]: float32 sums can pass 1 by an ulp)."""
     head.eval()
     out = []
     with torch.no_grad():
         for start in range(0, X.shape[0], batch_size):
-            logits = head(_tensor(torch, X[start:start + batch_size], device))
+            logits = head(_inputs(torch, head, X[start:start + batch_size], device))
             out.append(loss_fn.marginals(logits.float()).cpu().numpy())
     if not out:
         return np.zeros((0, len(loss_fn.taxonomy)))
@@ -144,8 +157,9 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         paper's best loss, when the taxonomy is a tree and every training document has exactly one
         path, and the conditional sigmoid otherwise (DAGs, several paths, unlabelled documents).
         A single-path loss chosen explicitly splits a multi-path document's target mass over its
-        positive siblings or leaves (``multi_positive=True``, as ``htc train --multi-path split``).
-        ``loss_`` says what was trained.
+        positive siblings or leaves (``multi_positive=True``, as ``htc train --multi-path split``)
+        and warns (:class:`htc.training.multipath.MultiPathLossWarning`): such a model cannot put
+        its mass on several paths. ``loss_`` says what was trained.
     decoder : str, default="optimal"
         A method of :func:`htc.decode`; ``"optimal"`` maximises the expected hF-``beta`` of each
         document under the model (exact single-path or multi-path decoder, whichever the marginals
@@ -159,18 +173,27 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         Training: at most ``epochs`` passes over the data in shuffled batches, AdamW at ``lr``
         (peak of the warmup/decay schedule) with ``weight_decay``, a head of ``hidden`` units and
         ``dropout``. Defaults are the paper's head (792 units, lr 1e-3, dropout 0.1, decay 0.01,
-        batches of 32, 30 epochs); a few hundred documents want a higher ``lr`` (1e-2).
+        batches of 32, 30 epochs); a few hundred documents want a higher ``lr`` (1e-2). With a
+        sparse ``X`` (e.g. ``TfidfVectorizer``) the first layer is sparse
+        (:class:`htc.training.sparse.SparseHead`: ``EmbeddingBag`` + ``SparseAdam``, no weight
+        decay on it), so its cost grows with the non-zeros, not the width of ``X``; its
+        ``n_features × hidden`` weights still take memory (25k features × 792: 79 MB, three times
+        that with Adam's moments): cap the vocabulary (``max_features``) or lower ``hidden`` beyond
+        a few hundred thousand features.
     tau : float, default=1.0
         Strength of the logit adjustment (``conditional_softmax_la`` only).
     validation_fraction : float, default=0.1
-        Share of the training documents held out (a seeded random split, not stratified) to pick
-        the epoch: after each epoch the held-out micro-hF1 under ``decoder`` is measured, training
-        stops after ``patience`` epochs without a strict improvement, and the best epoch's weights
-        are kept (the latest one on ties: small held-out sets plateau early). The held-out
-        documents are not trained on. ``0`` (or a single training document): no held-out set,
-        every epoch runs and the last weights are kept.
+        Share of the training documents held out (a seeded random split, not stratified, taken
+        from ``X``: it is not a separate dev set) to pick the epoch: after each epoch the held-out
+        per-document hF1 under ``decoder`` is measured (what the optimal decoders maximise; for
+        ``threshold`` and ``top_down``, at the threshold that is best on the held-out documents
+        that epoch, so that a fixed threshold the model's marginals never reach cannot decide),
+        training stops after ``patience`` epochs without a strict improvement, and the best
+        epoch's weights are kept (the latest one on ties: small held-out sets plateau early). The
+        held-out documents are not trained on. ``0`` (or a single training document): no held-out
+        set, every epoch runs and the last weights are kept.
     patience : int or None, default=5
-        Epochs without a better held-out micro-hF1 before stopping; ``None`` runs every epoch (the
+        Epochs without a better held-out score before stopping; ``None`` runs every epoch (the
         best one is still kept).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available). Prediction runs
@@ -201,9 +224,9 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_scores_ : list of float or None
-        Held-out micro-hF1 after each epoch (``None`` without a held-out set).
+        Held-out per-document hF1 after each epoch (``None`` without a held-out set).
     best_validation_score_ : float or None
-        Held-out micro-hF1 of the kept epoch.
+        Held-out per-document hF1 of the kept epoch.
     n_features_in_ : int
         Width of ``X``; ``feature_names_in_`` too when ``X`` was a DataFrame with string columns.
     """
@@ -292,6 +315,9 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         loss = auto_loss(taxonomy, Y) if self.loss == "auto" else self.loss
+        from htc.training.multipath import warn_single_path_loss
+
+        warn_single_path_loss(Y, taxonomy, loss, stacklevel=2)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         train_rows, dev_rows = self._split(X.shape[0], rng)
@@ -299,7 +325,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         loss_fn = make_loss(loss, taxonomy, y_train=Y[train_rows], tau=float(self.tau),
                             multi_positive=True).to(device)
-        x_train, y_train = X[train_rows], Y[train_rows]  # both densified a batch at a time
+        x_train, y_train = X[train_rows], Y[train_rows]  # a batch at a time: CSR arrays or dense
+        sparse_x = sp.issparse(X)
         epochs, batch_size = int(self.epochs), int(self.batch_size)
         steps = math.ceil(len(train_rows) / batch_size)
         total, warm = steps * epochs, int(recipe.warmup * steps * epochs)
@@ -314,12 +341,23 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         best, best_epoch, best_state, bad = -1.0, epochs, None, 0
         with _isolated_rng(torch, device):
             torch.manual_seed(seed)  # initial weights and dropout
-            head = Head(X.shape[1], loss_fn.n_outputs, int(self.hidden),
-                        float(self.dropout)).to(device)
-            optimizer = torch.optim.AdamW(head.parameters(), lr=float(self.lr), betas=(0.9, 0.999),
-                                          eps=1e-8, weight_decay=float(self.weight_decay),
-                                          fused=device.type in ("cpu", "cuda"))
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+            if sparse_x:
+                from htc.training.sparse import SparseHead, clip_grad_norm
+
+                head = SparseHead(X.shape[1], loss_fn.n_outputs, int(self.hidden),
+                                  float(self.dropout)).to(device)
+                dense_params = head.dense_parameters()
+                optimizers = [torch.optim.SparseAdam([head.first.weight], lr=float(self.lr),
+                                                     betas=(0.9, 0.999), eps=1e-8)]
+            else:
+                head = Head(X.shape[1], loss_fn.n_outputs, int(self.hidden),
+                            float(self.dropout)).to(device)
+                dense_params, optimizers = list(head.parameters()), []
+            optimizers.append(torch.optim.AdamW(dense_params, lr=float(self.lr),
+                                                betas=(0.9, 0.999), eps=1e-8,
+                                                weight_decay=float(self.weight_decay),
+                                                fused=device.type in ("cpu", "cuda")))
+            schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lr_lambda) for o in optimizers]
             order = torch.Generator().manual_seed(seed)
             for epoch in range(epochs):
                 head.train()
@@ -327,14 +365,19 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
                 losses = []
                 for step in range(steps):
                     idx = perm[step * batch_size:(step + 1) * batch_size]
-                    value = loss_fn(head(_tensor(torch, x_train[idx], device)),
+                    value = loss_fn(head(_inputs(torch, head, x_train[idx], device)),
                                     _tensor(torch, y_train[idx], device))
-                    optimizer.zero_grad(set_to_none=True)
+                    for o in optimizers:
+                        o.zero_grad(set_to_none=True)
                     value.backward()
                     if recipe.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(head.parameters(), recipe.grad_clip)
-                    optimizer.step()
-                    scheduler.step()
+                        if sparse_x:
+                            clip_grad_norm(list(head.parameters()), recipe.grad_clip)
+                        else:
+                            torch.nn.utils.clip_grad_norm_(head.parameters(), recipe.grad_clip)
+                    for o, s in zip(optimizers, schedulers):
+                        o.step()
+                        s.step()
                     losses.append(float(value.detach()))
                 loss_curve.append(float(np.mean(losses)))
                 if self.verbose:
@@ -345,12 +388,11 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
                         print(file=sys.stderr)
                     continue
                 proba = _marginals(torch, head, loss_fn, X[dev_rows], device)
-                y_dev = decode(proba, taxonomy, self.decoder, threshold=float(self.threshold),
-                               beta=float(self.beta))
-                score = hierarchical_f1_score(Y[dev_rows], y_dev, taxonomy)
+                score = selection_score(proba, Y[dev_rows], taxonomy, self.decoder,
+                                        beta=float(self.beta))
                 validation_scores.append(score)
                 if self.verbose:
-                    print(f" · dev micro-hF1 {score:.4f}", file=sys.stderr)
+                    print(f" · held-out per-document hF1 {score:.4f}", file=sys.stderr)
                 # keep the latest of equally good epochs (small held-out sets plateau early);
                 # only a strict improvement resets the patience
                 bad = 0 if score > best else bad + 1

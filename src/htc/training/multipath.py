@@ -19,6 +19,8 @@ which take several paths natively, untouched. Dev and test sets are never change
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -31,6 +33,31 @@ from htc.train_config import MULTI_PATH
 
 class MultiPathError(DataError):
     """Multi-path training documents that the chosen loss and ``multi_path`` cannot take."""
+
+
+class MultiPathLossWarning(UserWarning):
+    """A single-path (softmax-family) loss fitted on training data where documents have several
+    paths: its marginals cannot put mass on several children, so it is the wrong model there."""
+
+
+def single_path_loss_message(n_multi: int, n_docs: int, loss: str) -> str:
+    """The warning text: the share of multi-path documents and the losses that fit them."""
+    return (f"{n_multi} of {n_docs} training documents ({n_multi / max(1, n_docs):.0%}) have "
+            f"several paths, but the {loss} loss models one path per document: its siblings' "
+            "marginals share one unit of mass, so it cannot predict several children and its "
+            "target mass is split over them. Losses that model several paths fit such data: "
+            "conditional_sigmoid (or bce), e.g. htc train --loss conditional_sigmoid, or "
+            "HierarchicalClassifier(loss='auto')")
+
+
+def warn_single_path_loss(y, taxonomy: Taxonomy, loss: str, *, stacklevel: int = 2) -> int:
+    """Warn (:class:`MultiPathLossWarning`) when ``loss`` is single-path and some documents of
+    ``y`` have several paths; returns their count."""
+    n_multi = len(multi_path_rows(y, taxonomy))
+    if n_multi and loss in SINGLE_PATH_LOSSES:
+        warnings.warn(single_path_loss_message(n_multi, y.shape[0], loss), MultiPathLossWarning,
+                      stacklevel=stacklevel + 1)
+    return n_multi
 
 
 def multi_path_rows(y, taxonomy: Taxonomy) -> np.ndarray:
@@ -102,8 +129,10 @@ def prepare_targets(train: Corpus, taxonomy: Taxonomy, loss: str,
             raise _refusal(train, taxonomy, loss, multi)
         return train, None, None, m
     if multi_path == "split":
-        notice = (f"{m} of {n} training documents have several paths: the {loss} loss splits "
-                  "their target mass over the positive labels (multi_path='split')") if single else None
+        notice = None
+        if single:
+            notice = single_path_loss_message(m, n, loss) + " (multi_path='split')"
+            warnings.warn(notice, MultiPathLossWarning, stacklevel=3)
         return train, None, notice, m
     if multi_path == "first":
         corpus = Corpus(train.texts, first_paths(train, taxonomy), source=train.source,

@@ -25,10 +25,12 @@ from safetensors.torch import load_file, save_file
 
 from htc.data import Corpus, atomic_write
 from htc.decoding import decode
+from htc.decoding.tuning import selection_score
 from htc.encoders import FinetuneEncoder, FrozenEncoder, TfidfEncoder
 from htc.losses import make_loss
 from htc.metrics import hierarchical_precision_recall_fscore
 from htc.progress import Progress
+from htc.run_folder import follow_umask
 from htc.taxonomy import Taxonomy
 from htc.training.checkpoint import load_checkpoint, save_checkpoint, save_weights, set_rng_state
 from htc.training.config import TrainConfig
@@ -62,9 +64,48 @@ class HTCModel(torch.nn.Module):
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of ``--device``; a name torch does not know or a device this machine lacks
+    is a ``ValueError`` naming the option (checked before any work)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"--device {name}: not a torch device; use auto, cpu, cuda or cuda:K") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: this machine has no CUDA GPU that torch can use "
+                             "(torch.cuda.is_available() is False); use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: htc trains on cpu, cuda or mps, not {device.type}")
+    return device
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else type(err).__name__
+
+
+def _read_meta(path: Path) -> dict:
+    """A saved model's ``meta.json``; a damaged one is a ``ValueError`` naming the file."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({_first_line(err)})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    for key, kind in (("in_dim", int), ("history", list)):
+        if key not in meta:
+            raise ValueError(f"{path}: '{key}' is missing")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise ValueError(f"{path}: '{key}' must be {'an int' if kind is int else 'a list'}, "
+                             f"got {meta[key]!r:.60}")
+    return meta
 
 
 class Trainer:
@@ -83,6 +124,9 @@ class Trainer:
         self.loss_fn = None
         self.history: list[dict] = []
         self.tuning: dict | None = None  # how the decoder's parameter was tuned (htc train --tune)
+        #: the single-path loss when it was trained on multi-path documents, their target mass
+        #: split (its marginals cannot express several paths: ``resolve_optimal`` says so)
+        self.split_loss: str | None = None
         #: False on the processes other than rank 0 of a multi-process run: they write no file
         self.is_main_process = True
 
@@ -189,7 +233,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def fit(self, train: Corpus, dev: Corpus, *, resume: bool = False,
             stop_after_steps: int | None = None, inputs: tuple | None = None) -> dict:
-        """Train with early stopping on dev micro-hF1; keeps the best weights.
+        """Train with early stopping on the dev score ``config.selection``; keeps the best weights.
 
         ``resume=True`` continues from ``out_dir/checkpoint.pt`` exactly where it stopped.
         ``stop_after_steps`` ends the run abruptly after that many optimiser steps, without a
@@ -212,6 +256,15 @@ class Trainer:
                                  "document")
         train, keep, notice, n_multi = prepare_targets(train, self.taxonomy, cfg.loss,
                                                        cfg.multi_path)
+        from htc.losses import SINGLE_PATH_LOSSES
+
+        self.split_loss = (cfg.loss if n_multi and cfg.multi_path == "split"
+                           and cfg.loss in SINGLE_PATH_LOSSES else None)
+        selection = cfg.selection
+        if selection == "auto":
+            selection = "h_samples_f" if n_multi else "h_micro_f"
+        score_name = {"h_micro_f": "dev micro-hF1",
+                      "h_samples_f": "dev per-document hF1"}[selection]
         t0 = time.perf_counter()
         acc = self._accelerator()
         self._acc = None
@@ -284,7 +337,7 @@ class Trainer:
         say = bar.line if bar.enabled else (lambda text: self.console.print(text, highlight=False))
         if bar.enabled:
             bar.line(f"training {cfg.loss} on {len(train):,} documents: up to {cfg.epochs} epochs × "
-                     f"{steps_per_epoch} steps of {cfg.batch_size}, early stopping on dev micro-hF1 after "
+                     f"{steps_per_epoch} steps of {cfg.batch_size}, early stopping on {score_name} after "
                      f"{cfg.patience} epoch(s) without improvement")
         try:
             with bar:
@@ -308,7 +361,7 @@ class Trainer:
                             checkpoint()
                         if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
                             return {"stopped_at_step": state["global_step"]}
-                    scores = self.evaluate(dev, x_dev)
+                    scores = self.evaluate(dev, x_dev, selection=selection)
                     record = {"event": "epoch", "epoch": epoch + 1, "train_loss": float(np.mean(running))
                               if running else None, **{f"dev_{k}": v for k, v in scores.items()},
                               "lr_head": optimizer.param_groups[0]["lr"],
@@ -319,9 +372,9 @@ class Trainer:
                         log.flush()
                     if scalars:
                         scalars.write(record, epoch + 1)
-                    improved = scores["h_micro_f"] > state["best"]
+                    improved = scores["selection"] > state["best"]
                     if improved:
-                        state.update(best=scores["h_micro_f"], best_epoch=epoch + 1, bad_epochs=0)
+                        state.update(best=scores["selection"], best_epoch=epoch + 1, bad_epochs=0)
                         self._best_state = {k: v.detach().clone() for k, v in
                                             self._net().state_dict().items()}
                         if self.out_dir and main:
@@ -329,8 +382,8 @@ class Trainer:
                     else:
                         state["bad_epochs"] += 1
                     if main:
-                        say(f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · dev micro-hF1 "
-                            f"{scores['h_micro_f']:.4f}" + (" (best)" if improved else "")
+                        say(f"epoch {epoch + 1}: loss {record['train_loss']:.4f} · {score_name} "
+                            f"{scores['selection']:.4f}" + (" (best)" if improved else "")
                             + f" · {bar.times().split(',')[0]}")
                     state.update(epoch=epoch + 1, step_in_epoch=0, epoch_losses=[])
                     checkpoint()
@@ -351,7 +404,9 @@ class Trainer:
             self.model.load_state_dict(torch.load(best_path, map_location="cpu"))
         elif getattr(self, "_best_state", None) is not None:
             self.model.load_state_dict(self._best_state)
-        return {"best_dev_h_micro_f": state["best"], "best_epoch": state["best_epoch"],
+        return {"selection": selection, "best_dev_score": state["best"],
+                **({"best_dev_h_micro_f": state["best"]} if selection == "h_micro_f" else {}),
+                "best_epoch": state["best_epoch"],
                 "epochs_run": state["epoch"], "seconds": time.perf_counter() - t0,
                 "train_docs": len(train), "multi_path_docs": n_multi}
 
@@ -405,8 +460,10 @@ class Trainer:
             out.append(self.loss_fn.marginals(logits.float()).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.taxonomy)))
 
-    def evaluate(self, corpus: Corpus, inputs=None) -> dict:
-        """Dev/test scores under the configured decoder."""
+    def evaluate(self, corpus: Corpus, inputs=None, selection: str | None = None) -> dict:
+        """Dev/test scores under the configured decoder; with ``selection`` (``"h_micro_f"`` or
+        ``"h_samples_f"``, see :class:`TrainConfig`) also the model-selection score, as
+        ``"selection"``."""
         proba = self.predict_proba(corpus.texts, inputs)
         cfg = self.config
         y_pred = decode(proba, self.taxonomy, cfg.decoder, threshold=cfg.threshold,
@@ -414,7 +471,15 @@ class Trainer:
         p, r, f = hierarchical_precision_recall_fscore(corpus.y, y_pred, self.taxonomy)
         leaf = hierarchical_precision_recall_fscore(corpus.y, y_pred, self.taxonomy,
                                                     average="leaf")[2]
-        return {"h_micro_p": p, "h_micro_r": r, "h_micro_f": f, "h_leaf_f": leaf}
+        out = {"h_micro_p": p, "h_micro_r": r, "h_micro_f": f, "h_leaf_f": leaf}
+        if selection == "h_micro_f":
+            out["selection"] = f
+        elif selection == "h_samples_f":
+            out["selection"] = selection_score(proba, corpus.y, self.taxonomy, cfg.decoder,
+                                               beta=cfg.decoder_beta)
+        elif selection is not None:
+            raise ValueError(f"selection must be 'h_micro_f' or 'h_samples_f', got {selection!r}")
+        return out
 
     # ------------------------------------------------------------------ saving
     def save(self, folder: str | Path) -> Path:
@@ -425,6 +490,7 @@ class Trainer:
         self.taxonomy.to_file(folder / "labels.taxonomy")
         state = {k: v.contiguous() for k, v in self.model.head.state_dict().items()}
         save_file(state, str(folder / "head.safetensors"))
+        follow_umask(folder / "head.safetensors")  # safetensors writes 0600; its siblings follow the umask
         if self.config.encoder == "tfidf":
             self.features.save(folder / "encoder")
         elif self.config.encoder == "finetune":
@@ -433,7 +499,8 @@ class Trainer:
         (folder / "meta.json").write_text(json.dumps({"in_dim": self._in_dim,
                                                       "labels": self.taxonomy.nodes,
                                                       "history": self.history,
-                                                      "tuning": self.tuning}, indent=2))
+                                                      "tuning": self.tuning,
+                                                      "split_loss": self.split_loss}, indent=2))
         return folder
 
     @classmethod
@@ -445,7 +512,7 @@ class Trainer:
         config = TrainConfig.load(folder / "config.json")
         config.device = device
         trainer = cls(config, Taxonomy.from_file(folder / "labels.taxonomy"))
-        meta = json.loads((folder / "meta.json").read_text())
+        meta = _read_meta(folder / "meta.json")
         if meta.get("labels", trainer.taxonomy.nodes) != trainer.taxonomy.nodes:
             raise ValueError(f"{folder}: labels.taxonomy does not match the model's label order")
         if config.encoder == "tfidf":
@@ -454,7 +521,13 @@ class Trainer:
             config.model = str(folder / "encoder")
         trainer._build(None)
         trainer._make_model(meta["in_dim"])
-        trainer.model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+        head = folder / "head.safetensors"
+        try:
+            trainer.model.head.load_state_dict(load_file(str(head)))
+        except Exception as err:  # a truncated or foreign file fails in many ways
+            raise ValueError(f"{head}: cannot load the model's head weights ({type(err).__name__}: "
+                             f"{_first_line(err)})") from None
         trainer.history = meta["history"]
         trainer.tuning = meta.get("tuning")
+        trainer.split_loss = meta.get("split_loss")
         return trainer
