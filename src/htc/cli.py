@@ -17,6 +17,7 @@ from rich.table import Table
 from htc._extras import missing_extra
 from htc.cli_config import build_config, config_options
 from htc.data import DataError, atomic_write, read_jsonl
+from htc.run_folder import run_folder_command
 from htc.taxonomy import Taxonomy, TaxonomyError
 from htc.train_config import TrainConfig
 
@@ -302,6 +303,7 @@ def _predict_and_write(trainer, texts, out: Path, stem: str, decoder: str, thres
 
 @app.command()
 @friendly_errors
+@run_folder_command("htc train", checkpoint="checkpoint.pt")
 @config_options(TrainConfig)
 def train(
     options: dict,
@@ -332,6 +334,9 @@ def train(
     cfg = build_config(TrainConfig, options, TrainConfig.load(config).to_dict() if config else {})
     if tune is not None:  # refuse before training
         check_tuning(cfg.decoder, tune)
+    from htc.training.trainer import resolve_device
+
+    resolve_device(cfg.device)  # a device this machine lacks: refused before any work
     tax, tr, dv, te, split = _load_splits(data, train_file, dev_file, test_file, taxonomy, cfg.seed)
     if int(os.environ.get("RANK", "0")) == 0:  # launched on several processes: rank 0 speaks
         console.print(f"{tax} · train {len(tr)} · dev {len(dv)}" + (f" · test {len(te)}" if te
@@ -410,6 +415,7 @@ def predict(
 
 @app.command()
 @friendly_errors
+@run_folder_command("htc reproduce")
 def reproduce(
     encoder: str = typer.Option("frozen", help="tfidf, frozen (MiniLM, cached) or finetune (GPU)"),
     seeds: int = typer.Option(3, help="number of seeds (0..K-1)"),

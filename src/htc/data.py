@@ -294,7 +294,8 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = "") -> Iterator[TextI
 
     An exception or a crash leaves ``path`` as it was and no temporary file behind. The file's
     permissions are those :func:`open` gives a new file (``0o666`` less the umask), not the
-    owner-only ones of :func:`tempfile.mkstemp`.
+    owner-only ones of :func:`tempfile.mkstemp`. Only a regular file is replaced (a special file
+    such as ``/dev/full`` is refused); a symbolic link is written through to its target.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
@@ -303,7 +304,9 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = "") -> Iterator[TextI
     >>> p.read_text()
     'done\\n'
     """
-    path = os.fspath(path)
+    from htc.run_folder import writable_target
+
+    path = os.fspath(writable_target(path))  # a regular file or a new path; a symbolic link: its target
     folder = os.path.dirname(os.path.abspath(path))
     while True:
         tmp = os.path.join(folder, f".tmp-{secrets.token_hex(8)}{suffix}")

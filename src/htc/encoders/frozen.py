@@ -154,7 +154,8 @@ class FrozenEncoder:
                 bar.update(advance=len(idx))
             out = np.stack([chunks[i] for i in range(len(texts))]).astype(np.float32)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, out)
-        os.replace(tmp, cache)
+        from htc.run_folder import atomic_path
+
+        with atomic_path(cache) as tmp, open(tmp, "wb") as fh:  # unique: parallel runs share the cache
+            np.save(fh, out)
         return out

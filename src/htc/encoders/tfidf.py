@@ -40,7 +40,21 @@ class TfidfEncoder:
         return len(self.vectorizer.vocabulary_)
 
     def fit(self, texts) -> TfidfEncoder:
-        x = self.vectorizer.fit_transform(texts)
+        """Learn the vocabulary (terms in at least ``min_df`` documents) and the LSA projection; a
+        training set that leaves no term is a ``ValueError`` that says why (not scikit-learn's)."""
+        texts = list(texts)
+        min_df = self.params["min_df"]
+        if isinstance(min_df, int) and len(texts) < min_df:
+            raise ValueError(f"the TF-IDF encoder keeps terms found in at least min_df={min_df} training "
+                             f"documents, and there are {len(texts)}: give more training documents")
+        try:
+            x = self.vectorizer.fit_transform(texts)
+        except ValueError as err:
+            if "vocabulary" not in str(err) and "no terms remain" not in str(err):
+                raise
+            raise ValueError(f"the {len(texts)} training documents leave the TF-IDF encoder no term (a "
+                             f"word of 2+ letters or digits found in at least min_df={min_df} "
+                             "documents): give more or longer training texts") from None
         k = min(self.params["svd_dim"], x.shape[0] - 1, x.shape[1] - 1)
         if self.params["svd_dim"] > 0 and k > 0:
             self.components = lsa_components(x, k, self.params["seed"])
@@ -64,13 +78,36 @@ class TfidfEncoder:
 
     @classmethod
     def load(cls, folder: str | Path) -> TfidfEncoder:
+        """The encoder saved in ``folder``; a missing or damaged file is an error naming it."""
         folder = Path(folder)
-        meta = json.loads((folder / "tfidf.json").read_text())
-        enc = cls(**meta["params"])
-        enc.vectorizer.vocabulary_ = meta["vocabulary"]
-        enc.vectorizer.idf_ = np.load(folder / "tfidf_idf.npy")
-        if (folder / "tfidf_svd.npy").is_file():
-            enc.components = np.load(folder / "tfidf_svd.npy")
+        path = folder / "tfidf.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            enc = cls(**meta["params"])
+            enc.vectorizer.vocabulary_ = dict(meta["vocabulary"])
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: missing (the model's TF-IDF encoder)") from None
+        except Exception as err:  # not JSON, cut short, keys missing or of the wrong type
+            raise ValueError(f"{path}: not a saved TF-IDF encoder ({type(err).__name__}: "
+                             f"{str(err).strip()[:200]})") from None
+        for name in ("tfidf_idf.npy", "tfidf_svd.npy"):
+            file = folder / name
+            if name == "tfidf_svd.npy" and not file.is_file():
+                continue
+            try:
+                array = np.load(file, allow_pickle=False)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{file}: missing (the model's TF-IDF encoder)") from None
+            except Exception as err:
+                raise ValueError(f"{file}: not a NumPy array ({type(err).__name__}: "
+                                 f"{str(err).strip()[:200]})") from None
+            if name == "tfidf_idf.npy":
+                if array.shape != (len(enc.vectorizer.vocabulary_),):
+                    raise ValueError(f"{file}: {array.shape} weights for a vocabulary of "
+                                     f"{len(enc.vectorizer.vocabulary_)} terms ({path})")
+                enc.vectorizer.idf_ = array
+            else:
+                enc.components = array
         return enc
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from htc.run_folder import atomic_path
 
 
 def rng_state() -> dict:
@@ -28,15 +29,14 @@ def set_rng_state(state: dict) -> None:
 
 
 def _save_atomic(obj, path: Path) -> None:
-    """``torch.save`` to ``path.tmp``, then rename it to ``path``: a process killed at any point
-    leaves ``path`` as it was or whole, never half-written. An error removes the temporary file."""
-    tmp = path.with_suffix(".tmp")
+    """``torch.save`` to a unique temporary file beside ``path``, then rename it to ``path``: a
+    process killed at any point leaves ``path`` as it was or whole, never half-written. An error
+    removes the temporary file; a full disk or a file-size limit says that the previous file is kept."""
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write {path} ({e.strerror or e}); the previous one is kept") from None
 
 
 def save_checkpoint(path: Path, **state) -> None:
