@@ -23,6 +23,7 @@ import io
 import json
 import os
 import secrets
+import unicodedata
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -113,7 +114,7 @@ def read_jsonl(
             for lab in labels:
                 j = index.get(lab)
                 if j is None:
-                    j = index.get(lab.strip())
+                    j = index.get(unicodedata.normalize("NFC", lab.strip()))
                 if j is None:
                     raise ValueError(f"label {lab!r} is not in the taxonomy")
                 idx.append(j)

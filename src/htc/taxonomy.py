@@ -2,7 +2,8 @@
 
 A :class:`Taxonomy` holds the labels of a tree or a DAG below a virtual root. Labels are indexed
 ``0 .. n-1`` in a stable order (the order in which they first appear as a child in the file or edge
-list); the root is never a label. Every set-valued operation works on 0/1 indicator matrices of
+list); the root is never a label. Labels are text: they are NFC-normalised (two Unicode spellings of
+one label are one label) and may not hold control or invisible characters. Every set-valued operation works on 0/1 indicator matrices of
 shape ``(documents, n)``, dense or SciPy sparse, so that metrics and decoders are vectorised.
 
 Example
@@ -17,6 +18,7 @@ Example
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -25,6 +27,28 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = "Root"
+# format characters that are part of a word's spelling in some scripts (Persian, Indic) and in emoji
+JOINERS = {"\u200c", "\u200d"}
+
+
+def normalize_label(label: str) -> str:
+    """The NFC form of ``label``; a ``ValueError`` for a control, invisible (zero-width, BOM) or
+    private-use character in it.
+
+    >>> normalize_label("Cafe\u0301") == "Caf\u00e9"
+    True
+    >>> normalize_label("A\u200bB")
+    Traceback (most recent call last):
+    ...
+    ValueError: label 'A\u200bB' holds an invisible or control character (U+200B ZERO WIDTH SPACE): labels are printable text
+    """
+    for ch in label:
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp") or (cat == "Cf" and ch not in JOINERS):
+            name = unicodedata.name(ch, "a control character")
+            raise ValueError(f"label {label!r} holds an invisible or control character (U+{ord(ch):04X} "
+                             f"{name}): labels are printable text")
+    return unicodedata.normalize("NFC", label)
 
 
 class TaxonomyError(ValueError):
@@ -108,6 +132,14 @@ class Taxonomy:
         self.source = None if source is None else str(source)
         if not edges:
             raise TaxonomyError("the taxonomy is empty: no parent-child line", path=self.source)
+        normalized = []
+        for parent, child, line in edges:
+            try:
+                normalized.append((normalize_label(parent) if isinstance(parent, str) else parent,
+                                   normalize_label(child) if isinstance(child, str) else child, line))
+            except ValueError as err:
+                raise TaxonomyError(str(err), path=self.source, line=line) from None
+        edges = normalized
         labels: list[str] = []
         index: dict[str, int] = {}
         first_line: dict[str, int] = {}
@@ -202,8 +234,8 @@ class Taxonomy:
         ['B', 'A1', 'A2']
         """
         path = os.fspath(path)
-        try:
-            with open(path, encoding="utf-8") as fh:
+        try:  # utf-8-sig: a byte-order mark that an editor put first is not part of the first label
+            with open(path, encoding="utf-8-sig") as fh:
                 text = fh.read()
         except FileNotFoundError:
             raise TaxonomyError("file not found", path=path) from None
@@ -359,6 +391,10 @@ class Taxonomy:
         try:
             return self._index[label]
         except KeyError:
+            pass
+        try:
+            return self._index[unicodedata.normalize("NFC", label)]
+        except (KeyError, TypeError):
             raise KeyError(f"label {label!r} is not in the taxonomy") from None
 
     def indices(self, labels: Iterable[str]) -> np.ndarray:
