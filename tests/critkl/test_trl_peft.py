@@ -183,17 +183,30 @@ def test_default_weight_trains_and_logs_as_without_peft(tmp_path, folders):
         assert logs[0][key] == pytest.approx(full_logs[0][key], rel=1e-5, abs=1e-9), key
 
 
-@pytest.mark.parametrize("family", ["qwen3_moe", "mixtral"])
-def test_moe_with_lora_runs_one_step(tmp_path, folders, family):
-    trainer = _make(PrioritizedGRPOTrainer, PrioritizedGRPOConfig, tmp_path, folders[family],
-                    logging_steps=1, kl_weight_beta=1.0, gradient_checkpointing=True)
+@pytest.mark.parametrize("family, on_experts", [("qwen3_moe", False), ("mixtral", True)])
+def test_moe_with_lora_runs_one_step(tmp_path, folders, family, on_experts):
+    """A MoE model with LoRA on the attention (``peft_config``), or on the experts' weights through
+    ``target_parameters`` (a ``PeftModel``, as in TRL's own MoE test): one step trains the adapter only."""
+    model = folders[family]
+    if on_experts:
+        lora = LoraConfig(r=4, lora_alpha=8, target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
+                          task_type="CAUSAL_LM")
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(model), lora)
+        _perturb_adapter(model, seed=3)
+    trainer = _make(PrioritizedGRPOTrainer, PrioritizedGRPOConfig, tmp_path, model, peft=not on_experts,
+                    logging_steps=1, kl_weight_beta=1.0, learning_rate=1e-2, gradient_checkpointing=True)
     assert trainer.aux_loss_enabled  # TRL adds the router's load-balancing loss
     _perturb_adapter(trainer.model)
-    trainer.train()
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightCollapseWarning)
+        trainer.train()
     record = next(r for r in trainer.state.log_history if "kl_weight/mean" in r)
     assert all(key in record for key in (*WEIGHT_KEYS, "aux_loss"))
     assert record["kl"] > 0 and 0 < record["kl_weighted"] < record["kl"]
     assert trainer.ref_logp_error is not None and trainer.ref_logp_error < 1e-5
+    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n and ".default." in n for n in changed)
 
 
 def test_peft_model_reference_is_its_frozen_copy(tmp_path, folders):
