@@ -1,8 +1,11 @@
 """``PrioritizedGRPOTrainer``: TRL's GRPO with the per-token KL multiplied by the prioritized weight.
 
 TRL's GRPO loss adds ``beta · KL_t`` per completion token (k3 estimator, ``_compute_loss``).
-This trainer makes it ``beta · w_t · KL_t`` with ``w_t = slope · J_t^β + intercept`` (no gradient),
-where ``J_t`` is the reference model's certainty (:func:`critkl.kl.certainty`) at that token.
+This trainer makes it ``beta · w_t · KL_t`` with ``w_t = slope · J_t^β + intercept`` (no gradient;
+Vassoyan et al. 2025, Eq. 1), where ``J_t`` is the reference model's certainty
+(:func:`critkl.kl.certainty`, Eq. 2) at that token. Under PEFT (``peft_config`` or a ``PeftModel``)
+the reference is, as in TRL, the policy with its adapter disabled (or TRL's frozen ``"ref"`` copy of a
+``PeftModel``'s adapter), and the certainty comes from that same forward.
 
 How (three overrides, no TRL code copied):
 
@@ -273,8 +276,9 @@ def _quantiles(x: torch.Tensor, qs: tuple[float, ...]) -> list[float]:
 class PrioritizedGRPOTrainer(GRPOTrainer):
     """``trl.GRPOTrainer`` whose per-token KL is weighted by the reference certainty (prioritized KL).
 
-    Same arguments as ``GRPOTrainer``; ``args`` must be a :class:`PrioritizedGRPOConfig` with
-    ``beta > 0`` (TRL's KL coefficient, the paper's α).
+    Same arguments as ``GRPOTrainer`` (``peft_config``, a ``PeftModel`` and ``rollout_func`` included);
+    ``args`` must be a :class:`PrioritizedGRPOConfig` with ``beta > 0`` (TRL's KL coefficient, the
+    paper's α in Eq. 1).
 
     >>> from critkl.trl import PrioritizedGRPOConfig, PrioritizedGRPOTrainer  # doctest: +SKIP
     >>> args = PrioritizedGRPOConfig(output_dir="runs/grpo", beta=0.04, kl_weight_beta=150,
