@@ -37,16 +37,16 @@ def _pretrain(
                                       "--steps)."),
 ) -> None:
     """Pre-train a character GPT-2 on scratchpad additions of 1..N digits."""
-    from .pretrain import recover_checkpoint
+    from .pretrain import _device, check_memory, recover_checkpoint
+    from .run_folder import command_run
 
-    checkpoint = Path(config.out_dir) / "checkpoint"
-    if not resume and recover_checkpoint(checkpoint) is not None:
-        fail(f"{checkpoint} holds an earlier run: add --resume to continue it, or give another --out "
-             "(or delete the folder) to start afresh")
+    check_memory(config, _device(config.device))  # before the folder is touched
     from .model import load_model, save_model
     from .pretrain import pretrain as run
 
-    final = run(config, resume=resume, until=until or None)
+    out = Path(config.out_dir)
+    with command_run(out, "critkl pretrain", resume, lambda: recover_checkpoint(out / "checkpoint") is not None):
+        final = run(config, resume=resume, until=until or None)
     stopped = bool(until) and until < config.steps
     typer.echo(f"{'checkpoint' if stopped else 'final model'}: {final}")
     if export is not None and not stopped:

@@ -154,6 +154,12 @@ def read_fields(cls, path: str | Path) -> dict:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"config file {path}: unknown keys {unknown} (not {cls.__name__} fields)")
+    hints = field_types(cls)
+    for key, value in data.items():  # a wrongly typed field: name the file too
+        if not _matches(value, hints[key]):
+            raise ValueError(f"config file {path}: {key} must be {_describe(hints[key])}, got {value!r}")
+        if _non_finite(value):
+            raise ValueError(f"config file {path}: {key} must be a finite number, got {value!r}")
     return data
 
 

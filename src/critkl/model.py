@@ -116,6 +116,9 @@ def save_model(model: GPT2LMHeadModel, tokenizer: CharTokenizer, folder: str | P
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
+    from .run_folder import follow_umask
+
+    follow_umask(folder / "model.safetensors")  # safetensors writes it 0600, its siblings follow the umask
     tokenizer.save_pretrained(folder)
     if training_config is not None:
         (folder / "training_config.json").write_text(json.dumps(training_config, indent=2) + "\n")

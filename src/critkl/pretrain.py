@@ -19,6 +19,7 @@ import json
 import math
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 from .configbase import Config, check_resume, setting
 from .finite import check_finite, check_finite_weights
 from .reading import first_line, read_json, read_state
-from .run_folder import ScalarWriter, trim_log, write_text_atomic
+from .run_folder import TMP_PREFIX, ScalarWriter, claim, trim_log, write_text_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -172,22 +173,78 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 
 
 def _device(name: str) -> torch.device:
+    """The torch device of ``--device``; a device this machine lacks is refused before any work."""
     import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: this machine has no CUDA GPU that torch can use "
+                             "(torch.cuda.is_available() is False); use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu or auto")
+    return device
+
+
+def step_memory(config: PretrainConfig) -> int:
+    """A rough upper estimate of the bytes one training step needs: per layer, the activations kept for
+    the backward pass (about 16 numbers per position and width unit) and the attention scores of the
+    longest row (``n_head`` · width²), in float32, for the whole batch.
+
+    >>> step_memory(PretrainConfig(max_digits=3)) < 2**30
+    True
+    """
+    from .arithmetic import episode_length
+    from .model import SIZES
+
+    n_layer, n_head, n_embd = SIZES[config.size]
+    width = episode_length(config.max_digits)
+    return 4 * config.batch_size * n_layer * width * (16 * n_embd + n_head * width)
+
+
+def check_memory(config: PretrainConfig, device: torch.device) -> None:
+    """Refuse settings whose training step cannot fit the device's memory, before anything is allocated."""
+    import os
+
+    import torch
+
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device.index or 0).total_memory
+        where = "this GPU"
+    else:
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return
+        where = "this machine"
+    need = step_memory(config)
+    if need > 0.8 * total:
+        from .arithmetic import episode_length
+        from .model import context_length
+
+        raise ValueError(f"--max-digits {config.max_digits} with --batch-size {config.batch_size} and --size "
+                         f"{config.size}: a training step needs about {need / 2**30:,.0f} GiB (rows of up to "
+                         f"{episode_length(config.max_digits):,} tokens, a {context_length(config.max_digits):,}"
+                         f"-position context), more than the {total / 2**30:,.0f} GiB of {where}: lower "
+                         "--max-digits or --batch-size")
 
 
 def recover_checkpoint(folder: Path) -> Path | None:
     """Put ``folder`` (``OUT/checkpoint``) back in order after an interrupted save; return it if present.
 
-    A save writes ``checkpoint.tmp/``, moves the previous checkpoint to ``checkpoint.old/``, renames
-    the new one into place, then deletes the old one. A ``.tmp`` folder is an unfinished write and is
-    removed; a ``.old`` folder without ``checkpoint/`` is the last complete checkpoint and is put back.
+    A save writes a uniquely named ``.tmp-checkpoint.*/`` folder, moves the previous checkpoint to
+    ``checkpoint.old/``, renames the new one into place, then deletes the old one. A temporary folder
+    (or the ``checkpoint.tmp/`` of earlier versions) is an unfinished write and is removed; a ``.old``
+    folder without ``checkpoint/`` is the last complete checkpoint and is put back.
     """
     folder = Path(folder)
     tmp, old = folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")
+    for leftover in folder.parent.glob(f"{TMP_PREFIX}{folder.name}.*"):  # an unfinished write
+        shutil.rmtree(leftover, ignore_errors=True)
     if old.is_dir():
         if folder.is_dir():
             shutil.rmtree(old)
@@ -203,19 +260,25 @@ def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int,
 
     from .model import save_model
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-    save_model(model, tokenizer, tmp, training_config=asdict(config))
-    torch.save(
-        {
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-        },
-        tmp / TRAINER_STATE,
-    )
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{folder.name}.", dir=folder.parent))
+    try:
+        save_model(model, tokenizer, tmp, training_config=asdict(config))
+        torch.save(
+            {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp / TRAINER_STATE,
+        )
+        tmp.chmod(0o777 & ~_umask())
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, Exception):  # a full disk, a file-size limit (safetensors and torch raise their own types)
+            raise OSError(f"cannot write the checkpoint of step {step} in {folder.parent} "
+                          f"({first_line(e)}); the previous checkpoint {folder} is kept") from None
+        raise
     if folder.exists():
         old = folder.with_name(folder.name + ".old")
         folder.rename(old)
@@ -223,6 +286,14 @@ def _checkpoint(folder: Path, model, tokenizer, optimizer, scheduler, step: int,
         shutil.rmtree(old)
     else:
         tmp.rename(folder)
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def in_distribution_accuracy(model, max_digits: int, size: int, seed: int = 12345) -> float:
@@ -284,8 +355,19 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
     loss, gradient norm or weight that turns NaN or infinite raises
     :class:`critkl.finite.NonFiniteError` before it is saved. Returns the final model folder.
 
+    The run folder is held for the whole run (:func:`critkl.run_folder.claim`): a folder in use by another
+    run, or made by another command, is refused. A device this machine lacks and a ``max_digits`` whose
+    training step cannot fit in memory are refused before any work.
+
     >>> pretrain(PretrainConfig(max_digits=3, steps=3000, out_dir="runs/n3"))  # doctest: +SKIP
     """
+    device = _device(config.device)
+    check_memory(config, device)
+    with claim(config.out_dir, "critkl pretrain") as run:
+        return _pretrain(config, resume, progress, until, device, run)
+
+
+def _pretrain(config: PretrainConfig, resume: bool, progress: bool, until: int | None, device, run) -> Path:
     import torch
 
     from .model import build_model, load_model, save_model
@@ -294,7 +376,6 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
-    device = _device(config.device)
     ckpt = out / CHECKPOINT_DIR
     tokenizer = CharTokenizer()
     start = 0
@@ -341,6 +422,7 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
     if not resume:
         recover_checkpoint(ckpt)  # a fresh run starts without the leftovers of an interrupted save
     out.mkdir(parents=True, exist_ok=True)
+    run.record(new=state is None)
     write_text_atomic(out / "config.json", config.to_json() + "\n")
     log_path = out / "log.jsonl"
     trim_log(log_path, "step", start)  # the steps after the checkpoint (all, for a fresh run) are logged again
@@ -373,7 +455,11 @@ def pretrain(config: PretrainConfig, resume: bool = True, progress: bool = True,
     final = out / "final"
     model.eval()
     check_finite_weights(model, f"step {stop}")
-    save_model(model.to("cpu"), tokenizer, final, training_config=asdict(config))
+    try:
+        save_model(model.to("cpu"), tokenizer, final, training_config=asdict(config))
+    except Exception as e:  # a full disk, a file-size limit
+        raise OSError(f"cannot write the final model {final} ({first_line(e)}); the "
+                      f"checkpoint {ckpt} of step {stop} is whole: --resume writes it again") from None
     return final
 
 

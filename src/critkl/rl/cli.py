@@ -41,15 +41,35 @@ def _rl(
     """RL fine-tuning (A2C/PPO) with no, standard or prioritized KL; a short line per evaluation (every
     record in OUT/log.jsonl)."""
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
-    if not resume and checkpoint.is_file():
-        fail(f"{checkpoint} holds an earlier run: add --resume to continue it, or give another --out "
-             "(or delete the folder) to start afresh")
+    check_request(config)
+    from ..run_folder import command_run
+    from .trainer import Trainer
+
+    with command_run(config.out_dir, "critkl rl", resume, checkpoint.is_file):
+        _train(Trainer(config), resume, until)
+
+
+def check_request(config: RLConfig) -> None:
+    """Refuse, before anything is loaded or written, settings that would not run what they ask: episodes
+    that are not a whole number of collects, CUDA-graph decoding without a GPU. A minibatch larger than a
+    collect (the default minibatch with a small collect) is said: each Adam step then takes the collect."""
+    if config.episodes % config.episodes_per_collect:
+        collects = math.ceil(config.episodes / config.episodes_per_collect)
+        fail(f"--episodes {config.episodes} is not a multiple of --episodes-per-collect {config.episodes_per_collect}: "
+             f"the run would train {collects * config.episodes_per_collect} episodes; give a multiple")
+    if config.decoding == "cuda_graph":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("--decoding cuda_graph needs a CUDA GPU and this machine has none that torch can use: use "
+                 "--decoding dynamic or static")
+
+
+def _train(trainer, resume: bool, until: int) -> None:
     import torch
 
     from ..progress import Progress, duration
-    from .trainer import Trainer
 
-    trainer = Trainer(config)
     c = trainer.config
     collects = math.ceil(c.episodes / c.episodes_per_collect)
     total = collects * c.episodes_per_collect
@@ -61,6 +81,9 @@ def _rl(
                f"collects of {c.episodes_per_collect}, {c.kl} KL (α={c.alpha:g}), {c.algo}, lr {c.lr:g}; held-out "
                f"test on {c.test_episodes} problems every {c.eval_every} collect(s){guess}. Records: "
                f"{Path(c.out_dir) / 'log.jsonl'}")
+    if c.minibatch_episodes > c.episodes_per_collect:
+        typer.echo(f"note: --minibatch-episodes {c.minibatch_episodes} is larger than a collect (--episodes-per-collect "
+                   f"{c.episodes_per_collect}): each Adam step takes the collect's {c.episodes_per_collect} episodes")
     with Progress("RL", total, unit="episodes") as bar:
         def on_record(rec: dict) -> None:
             if "train_reward" in rec:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import re
 import time
 import warnings
@@ -33,7 +32,7 @@ from ..kl import certainty, exact_kl, kl_estimate, masked_mean, prioritized_weig
 from ..model import load_model, max_digits_of, save_model
 from ..reading import first_line, read_state
 from ..rollout import Rollout, sample_episodes, step_logits, token_logprobs, trajectory_logits
-from ..run_folder import ScalarWriter, trim_log, write_text_atomic
+from ..run_folder import ScalarWriter, atomic_path, claim, trim_log, write_text_atomic
 from .a2c import a2c_loss
 from .advantage import gae, group_advantages
 from .config import RESUME_MAY_DIFFER, RLConfig
@@ -99,6 +98,9 @@ class Trainer:
 
     def __init__(self, config: RLConfig, lm=None, tokenizer=None) -> None:
         self.config = config = config.resolved()
+        if config.decoding == "cuda_graph" and not torch.cuda.is_available():
+            raise ValueError("--decoding cuda_graph needs a CUDA GPU and this machine has none that torch can use "
+                             "(torch.cuda.is_available() is False): use --decoding dynamic or static")
         if config.threads:
             torch.set_num_threads(config.threads)
         if lm is None:
@@ -140,9 +142,12 @@ class Trainer:
         check_finite_weights(self.policy, f"iteration {self.iteration}")
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / CHECKPOINT
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state_dict(), tmp)
-        tmp.replace(path)
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(self.state_dict(), tmp)
+        except Exception as e:  # a full disk, a file-size limit (torch raises RuntimeError): the previous one is whole
+            raise OSError(f"cannot write the checkpoint of iteration {self.iteration} to "
+                          f"{path} ({first_line(e)}); the previous checkpoint is kept") from None
         return path
 
     def load_checkpoint(self) -> bool:
@@ -354,9 +359,7 @@ class Trainer:
         stored = _read_json(path)  # another run may have written meanwhile
         stored[key] = rec
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(stored, indent=1) + "\n")
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(stored, indent=1) + "\n")
         return rec
 
     # ------------------------------------------------------------------ the run
@@ -375,11 +378,18 @@ class Trainer:
 
         ``until``: stop after that iteration's checkpoint, as an interruption would. ``start_cache``: a
         JSON file shared by the runs of a study, holding the start model's evaluation
-        (:meth:`start_evaluation`).
+        (:meth:`start_evaluation`). The run folder is held for the whole run
+        (:func:`critkl.run_folder.claim`): a folder in use by another run, or made by another command, is
+        refused.
         """
+        with claim(self.out, "critkl rl") as folder:
+            return self._run(folder, resume, until, on_record, start_cache)
+
+    def _run(self, folder, resume: bool, until: int | None, on_record, start_cache) -> Path:
         c = self.config
         resumed = resume and self.load_checkpoint()  # checked before anything in the folder changes
         self.out.mkdir(parents=True, exist_ok=True)
+        folder.record(new=not resumed)
         write_text_atomic(self.out / "config.json", c.to_json() + "\n")
         if resumed:
             trim_log(self.out / "log.jsonl", "iteration", self.iteration)  # later ones are logged again
