@@ -268,3 +268,17 @@ def test_example_lora_rank_is_checked():
 
     with pytest.raises(ValueError, match="lora_rank"):
         lora_config(0)
+
+
+def test_tiled_certainty_allocates_no_more_than_a_tile(folders):
+    """No buffer of the certainty pass is larger than one (tokens x vocabulary) tile of TRL's log-prob pass."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = AutoModelForCausalLM.from_pretrained(folders["llama"])
+    ref = _ReferenceWithCertainty(model, 8, 1.5, "shannon", 1.0, tile_tokens=8, tile_vocab=48)
+    hidden, targets = torch.randn(40, model.config.hidden_size), torch.randint(model.config.vocab_size, (40,))
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        ref.certainty_and_logp(hidden, targets)
+    largest = max(event.self_cpu_memory_usage for event in prof.events())
+    tile, rows = 8 * 48 * 4, 40 * model.config.vocab_size * 4  # float32 bytes: one tile, the full (40, |V|) logits
+    assert 0 < largest <= tile and 2 * tile < rows
