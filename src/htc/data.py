@@ -316,6 +316,8 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = "") -> Iterator[TextI
             break
         except FileExistsError:
             continue
+        except OSError as err:  # a read-only or missing folder: name the file asked for
+            raise OSError(f"{path}: cannot write in {folder} ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh

@@ -93,11 +93,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = writable_target(path)
     folder = target.parent
     try:
-        fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{target.name}.", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{target.name}.", suffix=target.suffix, dir=folder)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: its folder {folder} does not exist") from None
     except OSError as e:
-        raise OSError(e.errno, f"{path}: cannot write in {folder} ({e.strerror})") from None
+        raise OSError(f"{path}: cannot write in {folder} ({e.strerror})") from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -194,7 +194,7 @@ def _lock(out: Path, kind: str) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
-            raise OSError(e.errno, f"{out}: cannot write in the run folder ({e.strerror})") from None
+            raise OSError(f"{out}: cannot write in the run folder ({e.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -240,10 +240,11 @@ def claim(out: str | os.PathLike, kind: str) -> Iterator[RunFolder]:
         return
     check_kind(out, kind)
     created = not out.exists()
+    had_run = (out / RUN_FILE).exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OSError(e.errno, f"{out}: cannot create the run folder ({e.strerror})") from None
+        raise OSError(f"{out}: cannot create the run folder ({e.strerror})") from None
     fd = None
     try:
         fd = _lock(out, kind)
@@ -261,10 +262,10 @@ def claim(out: str | os.PathLike, kind: str) -> Iterator[RunFolder]:
             with contextlib.suppress(OSError):
                 (out / LOCK_FILE).unlink()
             os.close(fd)
-        if created:  # the block wrote nothing but run.json: the folder goes
-            with contextlib.suppress(OSError):
-                if {p.name for p in out.iterdir()} <= {RUN_FILE}:
-                    (out / RUN_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the block wrote nothing but run.json: it goes (the folder too)
+            if not had_run and {p.name for p in out.iterdir()} <= {RUN_FILE}:
+                (out / RUN_FILE).unlink(missing_ok=True)
+                if created:
                     out.rmdir()
 
 

@@ -35,8 +35,9 @@ def _save_atomic(obj, path: Path) -> None:
     try:
         with atomic_path(path) as tmp:
             torch.save(obj, tmp)
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write {path} ({e.strerror or e}); the previous one is kept") from None
+    except Exception as e:  # a full disk, a file-size limit (torch raises RuntimeError)
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise OSError(f"cannot write {path} ({msg}); the previous one is kept") from None
 
 
 def save_checkpoint(path: Path, **state) -> None:
