@@ -252,6 +252,7 @@ def claim(out: str | Path, kind: str) -> Iterator[RunFolder]:
         return
     check_kind(out, kind)
     created = not out.exists()
+    had_run = (out / RUN_FILE).exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -275,10 +276,10 @@ def claim(out: str | Path, kind: str) -> Iterator[RunFolder]:
             with contextlib.suppress(OSError):
                 (out / LOCK_FILE).unlink()
             os.close(fd)
-        if created:  # the block wrote nothing but run.json: the folder goes
-            with contextlib.suppress(OSError):
-                if {p.name for p in out.iterdir()} <= {RUN_FILE}:
-                    (out / RUN_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the block wrote nothing but run.json: it goes (the folder too)
+            if not had_run and {p.name for p in out.iterdir()} <= {RUN_FILE}:
+                (out / RUN_FILE).unlink(missing_ok=True)
+                if created:
                     out.rmdir()
 
 
