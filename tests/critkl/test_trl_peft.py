@@ -183,6 +183,18 @@ def test_default_weight_trains_and_logs_as_without_peft(tmp_path, folders):
         assert logs[0][key] == pytest.approx(full_logs[0][key], rel=1e-5, abs=1e-9), key
 
 
+def test_lora_under_bf16_autocast(tmp_path, folders):
+    """TRL's bf16 autocast with LoRA: the certainty's logits follow TRL's head, within bf16 rounding."""
+    trainer = _make(PrioritizedGRPOTrainer, PrioritizedGRPOConfig, tmp_path, folders["qwen2"], bf16=True)
+    _perturb_adapter(trainer.model)
+    inputs = trainer._generate_and_score_completions(_batch())
+    assert trainer.ref_logp_error is not None and trainer.ref_logp_error < 1e-5  # same bf16 head as TRL's
+    with trainer.model.disable_adapter():
+        expected = _certainty_of(trainer.model, inputs)  # float32, outside autocast
+    assert (inputs[CERTAINTY_KEY] - expected).abs().max() < 0.02
+    assert trainer.compute_loss(trainer.model, inputs).isfinite()
+
+
 @pytest.mark.parametrize("family, on_experts", [("qwen3_moe", False), ("mixtral", True)])
 def test_moe_with_lora_runs_one_step(tmp_path, folders, family, on_experts):
     """A MoE model with LoRA on the attention (``peft_config``), or on the experts' weights through
