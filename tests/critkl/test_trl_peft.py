@@ -195,6 +195,25 @@ def test_lora_under_bf16_autocast(tmp_path, folders):
     assert trainer.compute_loss(trainer.model, inputs).isfinite()
 
 
+def test_prompt_tuning_takes_the_certainty_from_the_base_model(tmp_path, folders):
+    """A prompt-learning adapter (virtual tokens before the prompt): the reference is the base model's forward."""
+    from peft import PromptTuningConfig
+
+    args = PrioritizedGRPOConfig(output_dir=str(tmp_path), **{**COMMON, "max_completion_length": COMPLETION},
+                                 kl_weight_beta=1.0)
+    trainer = PrioritizedGRPOTrainer(model=folders["llama"], reward_funcs=odd_digit_reward, args=args,
+                                     processing_class=_tokenizer(), train_dataset=arithmetic_dataset(16, max_digits=1),
+                                     rollout_func=rollout,
+                                     peft_config=PromptTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM"))
+    trainer.model.train()
+    inputs = trainer._generate_and_score_completions(_batch())
+    with trainer.model.disable_adapter():
+        expected = _certainty_of(trainer.model, inputs)
+    policy = _certainty_of(trainer.model, inputs)  # with the virtual tokens
+    assert (inputs[CERTAINTY_KEY] - expected).abs().max() < 1e-6 < 1e-5 < (inputs[CERTAINTY_KEY] - policy).abs().max()
+    assert trainer.ref_logp_error is not None and trainer.ref_logp_error < 1e-5
+
+
 @pytest.mark.parametrize("family, on_experts", [("qwen3_moe", False), ("mixtral", True)])
 def test_moe_with_lora_runs_one_step(tmp_path, folders, family, on_experts):
     """A MoE model with LoRA on the attention (``peft_config``), or on the experts' weights through
