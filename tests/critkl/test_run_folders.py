@@ -438,3 +438,70 @@ def test_a_held_folder_is_released_when_the_run_fails(tmp_path):
         assert (out / LOCK_FILE).is_file()
     assert list(out.iterdir()) == []
 
+
+
+# --------------------------------------------------------------------------- fuzz
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(max_digits=st.integers(1, 400), batch=st.integers(1, 2048), size=st.sampled_from(["tiny", "small", "paper"]))
+def test_any_pretraining_size_is_checked_before_any_allocation(max_digits, batch, size):
+    from critkl.pretrain import PretrainConfig, check_memory, step_memory
+
+    config = PretrainConfig(max_digits=max_digits, batch_size=batch, size=size)
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        check_memory(config, torch.device("cpu"))
+    except ValueError as err:
+        assert f"--max-digits {max_digits}" in str(err) and "lower --max-digits or --batch-size" in str(err)
+        assert step_memory(config) > 0.8 * total
+        return
+    assert step_memory(config) <= 0.8 * total
+
+
+@settings(max_examples=200, deadline=None)
+@given(episodes=st.integers(0, 64), per_collect=st.integers(1, 16), minibatch=st.integers(1, 32))
+def test_any_episode_counts_run_as_asked_or_are_refused(episodes, per_collect, minibatch):
+    import typer
+
+    from critkl.rl import RLConfig
+    from critkl.rl.cli import check_request
+
+    config = RLConfig(episodes=episodes, episodes_per_collect=per_collect, minibatch_episodes=minibatch,
+                      advantage="gae", group_size=1)
+    try:
+        check_request(config)
+    except typer.Exit as exit_:
+        assert exit_.exit_code == 2 and episodes % per_collect
+        return
+    assert episodes % per_collect == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(run=st.one_of(st.none(), st.binary(max_size=40), st.dictionaries(st.text(max_size=5), st.text(max_size=8),
+                                                                          max_size=3).map(json.dumps).map(str.encode)),
+       config=st.one_of(st.none(), st.binary(max_size=40),
+                        st.sampled_from([b'{"max_digits": 1, "steps": 2}', b'{"episodes_per_collect": 2}', b"[1]"])))
+def test_any_run_folder_content_gives_a_kind_or_a_clear_refusal(run, config):
+    import tempfile
+
+    from critkl.run_folder import RunFolderError
+
+    folder = Path(tempfile.mkdtemp())
+    if run is not None:
+        (folder / RUN_FILE).write_bytes(run)
+    if config is not None:
+        (folder / "config.json").write_bytes(config)
+    try:
+        kind = folder_kind(folder)
+    except RunFolderError as err:
+        assert str(err).startswith(f"{folder / RUN_FILE}: damaged"), err
+        return
+    finally:
+        import shutil
+
+        shutil.rmtree(folder)
+    assert kind is None or isinstance(kind, str)

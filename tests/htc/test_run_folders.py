@@ -372,3 +372,49 @@ def test_sigterm_stops_training_at_once_and_resume_gives_the_same_result(tmp_pat
     for name in ("test_proba.npy", "dev_proba.npy"):
         assert np.array_equal(np.load(full / name), np.load(cut / name)), name
     assert (full / "model" / "head.safetensors").read_bytes() == (cut / "model" / "head.safetensors").read_bytes()
+
+
+# --------------------------------------------------------------------------- fuzz
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(label=st.text(st.characters(blacklist_characters="\t\n\r"), min_size=1, max_size=12))
+def test_any_label_is_kept_as_nfc_text_or_refused_with_file_and_line(tmp_path, label):
+    import unicodedata
+
+    path = tmp_path / "t.taxonomy"
+    path.write_text(f"Root\tB\nB\t{label}\n", encoding="utf-8", errors="surrogatepass")
+    try:
+        tax = Taxonomy.from_file(path)
+    except TaxonomyError as err:
+        assert str(err).startswith(f"{path}:"), err
+        return
+    stripped = unicodedata.normalize("NFC", label.strip())
+    assert all(unicodedata.category(c) not in ("Cc", "Cs", "Co", "Cn") for c in "".join(tax.nodes))
+    assert tax.nodes[-1] == stripped and unicodedata.is_normalized("NFC", tax.nodes[-1])
+
+
+@FUZZ
+@given(run=st.one_of(st.none(), st.binary(max_size=40), st.dictionaries(st.text(max_size=5), st.text(max_size=8),
+                                                                          max_size=3).map(json.dumps).map(str.encode)),
+       config=st.one_of(st.none(), st.binary(max_size=40),
+                        st.sampled_from([b'{"encoder": 1, "loss": 2}', b'{"episodes_per_collect": 2}', b"[1]"])))
+def test_any_run_folder_content_gives_a_kind_or_a_clear_refusal(tmp_path_factory, run, config):
+    from htc.run_folder import RunFolderError
+
+    folder = tmp_path_factory.mktemp("f")
+    if run is not None:
+        (folder / RUN_FILE).write_bytes(run)
+    if config is not None:
+        (folder / "config.json").write_bytes(config)
+    try:
+        kind = folder_kind(folder)
+    except RunFolderError as err:
+        assert str(err).startswith(f"{folder / RUN_FILE}: damaged"), err
+        return
+    assert kind is None or isinstance(kind, str)
