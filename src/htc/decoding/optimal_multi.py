@@ -37,7 +37,8 @@ reach a top-``k`` that matters. Sizes ``k`` stop when
 best value found.
 
 Two truncations make large taxonomies fast, both bounded by ``tol`` (``tol = 0``: none, exact):
-each ``H`` drops its top coefficients while their mass is at most ``tol / n`` (the unlikely
+each ``H`` and each partial product of a node's children drops its top coefficients while
+their mass is at most ``tol / (2n)`` (the unlikely
 configurations where a subtree holds many nodes), and polynomials are cut at degree ``D``, doubled
 from 8 until the law of ``|Y|`` misses at most ``2·tol`` of mass. Every expected hF-beta is then
 computed from a sub-measure of the model missing at most ``2·tol``, so within ``2(1+β²)·tol``, and
@@ -46,6 +47,7 @@ the decoded set is within ``4(1+β²)·tol`` of the optimum (``tol = 1e-6`` by d
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
@@ -91,7 +93,7 @@ def decode_optimal_hf_multi(proba, taxonomy: Taxonomy, *, beta: float = 1.0,
     out = np.zeros(p.shape, dtype=np.int8)
     with torch_thread_limit():
         _decode_multi_batch(np.ascontiguousarray(p, dtype=np.float64), topo, parent,
-                            beta * beta, tol, FIRST_DEGREE, out)
+                            beta * beta, tol, FIRST_DEGREE, 4 * numba.get_num_threads(), out)
     return out
 
 
@@ -113,7 +115,7 @@ def _poly_mul(a, da, b, db, out, d):
 @njit(cache=True)
 def _likeliest(pt, parent, first_child, count):
     """The ``count`` nodes of largest ``p̃`` (breadth-first positions, parents first) and the
-    largest ``p̃`` left outside. ``p̃`` never grows down the tree, so a best-first walk from the
+    largest ``p̃`` left outside, at the top level and deeper. ``p̃`` never grows down the tree, so a best-first walk from the
     root finds them; the frontier (outside nodes whose parent is inside) is scanned linearly."""
     n = pt.shape[0]
     frontier = np.empty(n, dtype=np.int64)
@@ -136,24 +138,50 @@ def _likeliest(pt, parent, first_child, count):
         for c in range(first_child[r], first_child[r + 1]):
             frontier[size] = c
             size += 1
-    rest = 0.0
+    rest_top, rest_deep = 0.0, 0.0  # outside nodes at depth 1, and deeper (depth ≥ 2)
     for f in range(size):
-        rest = max(rest, pt[frontier[f]])
-    return out, rest
+        if parent[frontier[f]] < 0:
+            rest_top = max(rest_top, pt[frontier[f]])
+        else:
+            rest_deep = max(rest_deep, pt[frontier[f]])
+    return out, rest_top, rest_deep
 
 
 @njit(cache=True)
-def _subtree_polynomials(cond, kid_lo, kid_hi, d, trim):
-    """Bottom-up ``H_u = (1 − c(u)) + c(u)·G_u`` with their degrees (≤ subtree size, so a merge
-    costs little). The top coefficients of each ``H`` are dropped while their mass stays within
-    ``trim``: this removes the unlikely configurations where a subtree holds many nodes."""
+def _size_moments(cond, kid_lo, kid_hi, n_top):
+    """Mean and variance of ``|Y|`` (``S_u = 1 + Σ_c B_c S_c`` given ``u ∈ Y``, bottom-up)."""
     m = cond.shape[0]
-    h = np.empty((m, d + 1))  # row u is valid up to h_deg[u]
-    h_deg = np.zeros(m, dtype=np.int64)
-    acc = np.empty(d + 1)
+    m1 = np.empty(m)
+    var = np.empty(m)
+    for j in range(m - 1, -1, -1):
+        a, v = 1.0, 0.0
+        for c in range(kid_lo[j], kid_hi[j]):
+            e = cond[c] * m1[c]
+            a += e
+            v += cond[c] * (var[c] + m1[c] * m1[c]) - e * e
+        m1[j], var[j] = a, v
+    mean, v = 0.0, 0.0
+    for t in range(n_top):
+        e = cond[t] * m1[t]
+        mean += e
+        v += cond[t] * (var[t] + m1[t] * m1[t]) - e * e
+    return mean, max(v, 0.0)
+
+
+@njit(cache=True)
+def _subtree_polynomials(cond, kid_lo, kid_hi, d, trim, h, g):
+    """Bottom-up ``H_u = (1 − c(u)) + c(u)·G_u`` into rows of ``h`` (and ``G_u`` into ``g``, for
+    the candidates' joint laws) with their degrees (≤ subtree size, so a merge costs little).
+    The top coefficients of each ``H`` are dropped while their mass stays within ``trim``: this
+    removes the unlikely configurations where a subtree holds many nodes."""
+    m = cond.shape[0]
+    h_deg = np.zeros(m, dtype=np.int64)  # row u of h is valid up to h_deg[u]
+    g_deg = np.zeros(m, dtype=np.int64)
     tmp = np.empty(d + 1)
     for j in range(m - 1, -1, -1):  # children come after parents in breadth-first order
-        e = _subtree_g(h, h_deg, kid_lo[j], kid_hi[j], acc, tmp, d)
+        acc = g[j]
+        e = _subtree_g(h, h_deg, kid_lo[j], kid_hi[j], acc, tmp, d, trim)
+        g_deg[j] = e
         c = cond[j]
         for t in range(e + 1):
             h[j, t] = c * acc[t]
@@ -163,16 +191,22 @@ def _subtree_polynomials(cond, kid_lo, kid_hi, d, trim):
             cut += h[j, e]
             e -= 1
         h_deg[j] = e
-    return h, h_deg
+    return h_deg, g_deg
 
 
 @njit(cache=True)
-def _subtree_g(h, h_deg, lo, hi, out, tmp, d):
-    """``G_u = z · Π_{children c} H_c`` into ``out`` (``tmp``: scratch); returns its degree."""
+def _subtree_g(h, h_deg, lo, hi, out, tmp, d, trim):
+    """``G_u = z · Π_{children c} H_c`` into ``out`` (``tmp``: scratch); returns its degree.
+    After each product the top coefficients are dropped while their mass stays within ``trim``
+    (as for ``H``): the partial products keep the degrees that carry mass, not ``d``."""
     out[0], out[1] = 0.0, 1.0  # z (d ≥ 1)
     e = 1
     for c in range(lo, hi):
         e = _poly_mul(out, e, h[c], h_deg[c], tmp, d)
+        cut = 0.0
+        while e > 1 and cut + tmp[e] <= trim:
+            cut += tmp[e]
+            e -= 1
         for t in range(e + 1):
             out[t] = tmp[t]
     return e
@@ -214,13 +248,12 @@ def _group_outside(h, deg, lo, hi, base, base_deg, o, o_deg, d):
 
 
 @njit(cache=True)
-def _joint_rows(cand, pt_k, h, deg, kpar, kid_lo, kid_hi, n_top, o, o_deg, o_ready, done, d,
-                joint):
+def _joint_rows(cand, pt_k, h, deg, g_all, g_deg, kpar, kid_lo, kid_hi, n_top, o, o_deg, o_ready,
+                done, d, joint):
     """``joint[j] = P(n_j ∈ Y, |Y| = ·)`` for candidates ``cand`` (parents before children);
     the outside polynomials ``O`` are computed a sibling group at a time and kept in ``o``."""
     base = np.empty(d + 1)
     tmp = np.empty(d + 1)
-    g = np.empty(d + 1)
     for j in cand:
         if done[j]:
             continue
@@ -237,16 +270,18 @@ def _joint_rows(cand, pt_k, h, deg, kpar, kid_lo, kid_hi, n_top, o, o_deg, o_rea
                 lo, hi = kid_lo[par], kid_hi[par]
             _group_outside(h, deg, lo, hi, base, b_deg, o, o_deg, d)
             o_ready[lo:hi] = True
-        eg = _subtree_g(h, deg, kid_lo[j], kid_hi[j], g, base, d)
-        e = _poly_mul(o[j], o_deg[j], g, eg, tmp, d)
+        e = _poly_mul(o[j], o_deg[j], g_all[j], g_deg[j], tmp, d)
         joint[j, :] = 0.0
         joint[j, :e + 1] = pt_k[j] * tmp[:e + 1]
         done[j] = True
 
 
 @njit(cache=True)
-def _decode_one(pb, parent, first_child, n_top, b2, tol, d0):
-    """Optimal set (breadth-first positions) for one document's validated marginals ``pb``."""
+def _decode_one(pb, parent, first_child, n_top, b2, tol, d0, ws):
+    """Optimal set (breadth-first positions) for one document's validated marginals ``pb``, and
+    the workspace: ``ws[0..3]`` hold ``H``, ``G``, ``O`` and the joint laws, one row per node;
+    reused across documents (fresh arrays of this size cost more than the decoding), grown when
+    a document needs a higher degree."""
     n = pb.shape[0]
     cond = np.empty(n)
     pt = np.empty(n)
@@ -260,60 +295,89 @@ def _decode_one(pb, parent, first_child, n_top, b2, tol, d0):
             pt[r] = cond[r] * pt[par]
     kid_lo = first_child[:n]
     kid_hi = first_child[1:]
-    d = d0  # start near the sizes that matter: twice the expected |Y| = Σ p̃, plus d0
-    while d < 2.0 * pt.sum() + d0:
+    # start past the sizes that matter (E|Y| + 6 standard deviations + d0): one pass, mostly
+    mean, var = _size_moments(cond, kid_lo, kid_hi, n_top)
+    d = d0
+    while d < mean + 6.0 * np.sqrt(var) + d0:
         d *= 2
     d = max(1, n if tol <= 0.0 else min(n, d))
     while True:
-        h, deg = _subtree_polynomials(cond, kid_lo, kid_hi, d, tol / n)
+        if ws.shape[2] < d + 1:
+            ws = np.empty((4, n, d + 1))
+        h, g, o, joint = ws[0], ws[1], ws[2], ws[3]
+        deg, g_deg = _subtree_polynomials(cond, kid_lo, kid_hi, d, tol / (2 * n), h, g)
         f = np.zeros(d + 1)
         _siblings_product(h, deg, 0, n_top, -1, f, np.empty(d + 1), d)
         if d >= n or 1.0 - f.sum() <= 2.0 * tol:
             break
         d = min(n, 2 * d)
-    o = np.empty((n, d + 1))  # rows written (and read) for candidates only
-    o_deg = np.zeros(n, dtype=np.int64)
+    o_deg = np.zeros(n, dtype=np.int64)  # rows of o and joint: written for candidates only
     o_ready = np.zeros(n, dtype=np.bool_)
     done = np.zeros(n, dtype=np.bool_)
-    joint = np.empty((n, d + 1))
     sizes = np.arange(d + 1).astype(np.float64)
     n_cand = min(n, 16)
     while True:  # exact Δ for the n_cand likeliest nodes; the others are bounded through p̃
-        ranked, p_out = _likeliest(pt, parent, first_child, n_cand)
-        _joint_rows(ranked, pt, h, deg, parent, kid_lo, kid_hi, n_top, o, o_deg, o_ready, done,
-                    d, joint)
+        ranked, p_top, p_deep = _likeliest(pt, parent, first_child, n_cand)
+        _joint_rows(ranked, pt, h, deg, g, g_deg, parent, kid_lo, kid_hi, n_top, o, o_deg,
+                    o_ready, done, d, joint)
         cand = np.sort(ranked)  # breadth-first order: ties go to parents
-        best_e, best_k, ok = _best_top_k(joint[cand], parent, cand, f, sizes, b2, p_out)
+        local = _local_parents(parent, cand)
+        rows = np.empty((cand.shape[0], d + 1))
+        for c in range(cand.shape[0]):
+            rows[c, :] = joint[cand[c], :d + 1]
+        best_e, best_k, ok = _best_top_k(rows, local, f, sizes, b2, p_top, p_deep)
         if ok or n_cand == n:
             break
         n_cand = min(n, 2 * n_cand)
     if best_e <= 0.0:
-        return cand[:0]
-    delta = _deltas(joint[cand], parent, cand, sizes, b2, best_k)
+        return cand[:0], ws
+    delta = np.empty(cand.shape[0])
+    _deltas(rows, local, sizes, b2, best_k, delta)
     order = np.argsort(-delta, kind="mergesort")
-    return cand[order[:best_k]]
+    return cand[order[:best_k]], ws
 
 
 @njit(cache=True)
-def _deltas(joint, kpar, cand, sizes, b2, k):
-    """``Δ_k`` of the candidates, made monotone down the tree (only round-off can break it)."""
-    w = (1.0 + b2) / (k + b2 * sizes)
-    delta = joint @ w
-    pos = np.full(kpar.shape[0], -1, dtype=np.int64)
+def _local_parents(kpar, cand):
+    """Index in ``cand`` (sorted, ancestor-closed) of each candidate's parent, -1 at the top."""
+    out = np.full(cand.shape[0], -1, dtype=np.int64)
+    j = 0
     for c in range(cand.shape[0]):
-        pos[cand[c]] = c
         par = kpar[cand[c]]
-        if par >= 0 and pos[par] >= 0 and delta[c] > delta[pos[par]]:
-            delta[c] = delta[pos[par]]
-    return delta
+        if par >= 0:
+            while cand[j] < par:  # parents come first and in order: one forward scan
+                j += 1
+            out[c] = j
+    return out
 
 
 @njit(cache=True)
-def _outside_bound(p_out, f, b2, k):
-    """Largest ``Δ_k(n)`` possible for a node with ``p̃(n) ≤ p_out``: ``P(n ∈ Y, |Y| = s)`` is at
-    most ``P(|Y| = s)`` and sums to ``p̃(n)``, so the mass goes to the smallest sizes first."""
+def _deltas(joint, local, sizes, b2, k, delta):
+    """``Δ_k`` of the candidates into ``delta``, made monotone down the tree (only round-off can
+    break it; ``local``: parents' indices, parents first)."""
+    m, width = joint.shape
+    w = np.empty(width)
+    for s in range(width):
+        w[s] = (1.0 + b2) / (k + b2 * sizes[s])
+    for c in range(m):
+        acc = 0.0
+        for s in range(width):
+            acc += joint[c, s] * w[s]
+        par = local[c]
+        if par >= 0 and acc > delta[par]:
+            acc = delta[par]
+        delta[c] = acc
+
+
+@njit(cache=True)
+def _outside_bound(p_out, f, b2, k, s_min):
+    """Largest ``Δ_k(n)`` possible for a node with ``p̃(n) ≤ p_out`` at depth ``≥ s_min``:
+    ``P(n ∈ Y, |Y| = s)`` is at most ``P(|Y| = s)``, 0 below the depth (``n ∈ Y`` brings its
+    ancestors), and sums to ``p̃(n)``, so the mass goes to the smallest sizes allowed first."""
     rest, bound = p_out, 0.0
-    for s in range(1, f.shape[0]):
+    if p_out <= 0.0:
+        return 0.0
+    for s in range(s_min, f.shape[0]):
         take = min(f[s], rest)
         bound += take / (k + b2 * s)
         rest -= take
@@ -325,16 +389,19 @@ def _outside_bound(p_out, f, b2, k):
 
 
 @njit(cache=True)
-def _best_top_k(joint, kpar, cand, f, sizes, b2, p_out):
+def _best_top_k(joint, local, f, sizes, b2, p_top, p_deep):
     """(E, k, exact): the best top-``k`` sum; ``exact`` is False when a node outside the
-    candidates (``p̃ ≤ p_out``) could have entered a top-``k`` that was needed."""
+    candidates (``p̃ ≤ p_top`` at the top level, ``≤ p_deep`` deeper) could have entered a
+    top-``k`` that was needed."""
     best_e, best_k = -1.0, 0
-    m = cand.shape[0]
+    m = joint.shape[0]
     d = f.shape[0] - 1
+    delta = np.empty(m)
     for k in range(1, m + 1):
-        delta = _deltas(joint, kpar, cand, sizes, b2, k)
+        _deltas(joint, local, sizes, b2, k, delta)
         top = np.sort(delta)[::-1]
-        if p_out > 0.0 and top[k - 1] < _outside_bound(p_out, f, b2, k):
+        outside = max(_outside_bound(p_top, f, b2, k, 1), _outside_bound(p_deep, f, b2, k, 2))
+        if outside > 0.0 and top[k - 1] < outside:
             return best_e, best_k, False
         e = top[:k].sum()
         if e > best_e:
@@ -346,11 +413,11 @@ def _best_top_k(joint, kpar, cand, f, sizes, b2, p_out):
             below += f[t]
         if bound + max(0.0, 1.0 - below) <= best_e:
             return best_e, best_k, True
-    return best_e, best_k, p_out <= 0.0
+    return best_e, best_k, p_top <= 0.0 and p_deep <= 0.0
 
 
 @njit(cache=True, parallel=True)
-def _decode_multi_batch(p, topo, parent, b2, tol, d0, out):
+def _decode_multi_batch(p, topo, parent, b2, tol, d0, chunks, out):
     n = p.shape[1]
     first_child = np.zeros(n + 1, dtype=np.int64)  # children of r: first_child[r]..first_child[r+1]
     counts = np.zeros(n, dtype=np.int64)
@@ -366,9 +433,14 @@ def _decode_multi_batch(p, topo, parent, b2, tol, d0, out):
         first_child[r] = start
         start += counts[r]
     first_child[n] = start
-    for i in prange(p.shape[0]):
+    n_docs = p.shape[0]
+    chunks = min(n_docs, chunks)  # one workspace per chunk of documents
+    for ch in prange(chunks):
+        ws = np.empty((4, n, 2 * d0 + 1))
         pb = np.empty(n)
-        for r in range(n):
-            pb[r] = p[i, topo[r]]
-        for r in _decode_one(pb, parent, first_child, n_top, b2, tol, d0):
-            out[i, topo[r]] = 1
+        for i in range(ch * n_docs // chunks, (ch + 1) * n_docs // chunks):
+            for r in range(n):
+                pb[r] = p[i, topo[r]]
+            kept, ws = _decode_one(pb, parent, first_child, n_top, b2, tol, d0, ws)
+            for r in kept:
+                out[i, topo[r]] = 1
