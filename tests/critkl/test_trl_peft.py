@@ -258,7 +258,8 @@ def test_peft_model_reference_is_its_frozen_copy(tmp_path, folders):
 
 
 @pytest.mark.parametrize("kind", CERTAINTY_KINDS)
-@pytest.mark.parametrize("temperature, scale, softcap", [(1.0, 1.0, None), (0.25, 0.5, 3.0), (4.0, 2.0, None)])
+@pytest.mark.parametrize("temperature, scale, softcap", [(1.0, 1.0, None), (0.25, 0.5, 3.0), (4.0, 2.0, None),
+                                                         (0.1, 50.0, None)])  # last: logits in the thousands
 def test_tiled_certainty_matches_full_rows(folders, kind, temperature, scale, softcap):
     """The certainty folded over (5 tokens x 7 entries) tiles equals critkl.kl.certainty on full logit rows."""
     model = AutoModelForCausalLM.from_pretrained(folders["llama"])

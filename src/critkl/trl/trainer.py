@@ -176,8 +176,9 @@ class _ReferenceWithCertainty:
         also their log-probs at the sampling temperature (TRL's reference log-probs, for the check).
 
         Per token, over the vocabulary tiles of ``z / T_c``: running max ``m``, ``s = Σ exp(z - m)``
-        and ``x = Σ exp(z - m) · z``; then ``log Z = m + log s``, ``Σ p log p = x / s - log Z``
-        (Shannon: ``J = 1 + Σ p log p / log|V|``) and ``log max p = m - log Z`` (max-prob:
+        and ``y = Σ exp(z - m) · (z - m)`` (both rescaled when ``m`` grows); then, with
+        ``log p = z - m - log s``, ``Σ p log p = y / s - log s`` (Shannon, Eq. 2:
+        ``J = 1 + Σ p log p / log|V|``) and ``log max p = -log s`` (max-prob:
         ``J = 1 + log max p / log|V|``), as :func:`critkl.kl.certainty` computes them on full rows.
         """
         weight, bias = self.head.weight, getattr(self.head, "bias", None)
@@ -189,16 +190,16 @@ class _ReferenceWithCertainty:
             dtype = torch.float32
         else:  # as TRL's fused head: the autocast dtype, else the hidden states' dtype
             dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
-        n, vocab = hidden.size(0), weight.size(0)
-        log_vocab = math.log(vocab)
-        certainty = torch.empty(n, dtype=torch.float32, device=weight.device)
-        logp = None if targets is None else torch.empty(n, dtype=torch.float32, device=weight.device)
         with _gather_params(weight, bias), torch.autocast(device, enabled=False):  # ZeRO-3: gather the head
+            n, vocab = hidden.size(0), weight.size(0)  # (ZeRO-3: the head's shape is known once gathered)
+            log_vocab = math.log(vocab)
+            certainty = torch.empty(n, dtype=torch.float32, device=weight.device)
+            logp = None if targets is None else torch.empty(n, dtype=torch.float32, device=weight.device)
             for t0 in range(0, n, self.tile_tokens):
                 t1 = min(t0 + self.tile_tokens, n)
                 h = hidden[t0:t1].to(weight.device, dtype)
                 m = torch.full((t1 - t0,), -math.inf, device=weight.device)
-                s, x = torch.zeros_like(m), torch.zeros_like(m)
+                s, y = torch.zeros_like(m), torch.zeros_like(m)
                 if targets is not None:  # the same statistics at the sampling temperature
                     tgt = targets[t0:t1].to(weight.device)
                     m_t, s_t, z_target = m.clone(), s.clone(), torch.zeros_like(m)
@@ -218,14 +219,16 @@ class _ReferenceWithCertainty:
                     z.div_(self.certainty_temperature)
                     top = torch.maximum(m, z.amax(-1))
                     rescale = torch.exp(m - top)
-                    e = torch.sub(z, top[:, None]).exp_()
-                    s = s * rescale + e.sum(-1)
-                    if self.kind == "shannon":
-                        x = x * rescale + e.mul_(z).sum(-1)
+                    e = z.sub_(top[:, None]).exp()  # z now holds z - m
+                    tile_s = e.sum(-1)
+                    if self.kind == "shannon":  # y was relative to the old max: y + s · (m_old - m_new)
+                        carry = torch.where(s > 0, s * (m - top), 0.0)
+                        y = rescale * (y + carry) + e.mul_(z).sum(-1)
+                    s = s * rescale + tile_s
                     m = top
                     del z, e
-                log_z = m + torch.log(s)
-                inner = (x / s - log_z) if self.kind == "shannon" else (m - log_z)  # Σ p log p, or log max p
+                log_s = torch.log(s)
+                inner = (y / s - log_s) if self.kind == "shannon" else -log_s  # Σ p log p, or log max p
                 certainty[t0:t1] = (1.0 + inner / log_vocab).clamp(0.0, 1.0)
                 if targets is not None:
                     logp[t0:t1] = z_target - (m_t + torch.log(s_t))
