@@ -37,8 +37,9 @@ reach a top-``k`` that matters. Sizes ``k`` stop when
 best value found.
 
 Two truncations make large taxonomies fast, both bounded by ``tol`` (``tol = 0``: none, exact):
-each ``H`` and each partial product of a node's children drops its top coefficients while
-their mass is at most ``tol / (2n)`` (the unlikely
+each ``H_u`` and each partial product of a node's children drops its top coefficients while
+their mass, times the probability that the parent (for ``H_u``) or the node (for the product) is
+present, is at most ``tol / (2n)`` (the unlikely
 configurations where a subtree holds many nodes), and polynomials are cut at degree ``D``, doubled
 from 8 until the law of ``|Y|`` misses at most ``2·tol`` of mass. Every expected hF-beta is then
 computed from a sub-measure of the model missing at most ``2·tol``, so within ``2(1+β²)·tol``, and
@@ -169,25 +170,31 @@ def _size_moments(cond, kid_lo, kid_hi, n_top):
 
 
 @njit(cache=True)
-def _subtree_polynomials(cond, kid_lo, kid_hi, d, trim, h, g):
+def _subtree_polynomials(cond, pt, parent, kid_lo, kid_hi, d, trim, h, g):
     """Bottom-up ``H_u = (1 − c(u)) + c(u)·G_u`` into rows of ``h`` (and ``G_u`` into ``g``, for
     the candidates' joint laws) with their degrees (≤ subtree size, so a merge costs little).
-    The top coefficients of each ``H`` are dropped while their mass stays within ``trim``: this
-    removes the unlikely configurations where a subtree holds many nodes."""
+    The top coefficients of each ``H_u`` are dropped while their mass times ``p̃(parent)`` stays
+    within ``trim``, and those of ``G_u``'s partial products while their mass times ``p̃(u)``
+    does: what a trim removes from the model's total mass, since ``H_u`` counts only when the
+    parent is present and ``G_u`` only when ``u`` is. This removes the unlikely configurations
+    where a subtree holds many nodes, far more of them in unlikely subtrees."""
     m = cond.shape[0]
     h_deg = np.zeros(m, dtype=np.int64)  # row u of h is valid up to h_deg[u]
     g_deg = np.zeros(m, dtype=np.int64)
     tmp = np.empty(d + 1)
     for j in range(m - 1, -1, -1):  # children come after parents in breadth-first order
         acc = g[j]
-        e = _subtree_g(h, h_deg, kid_lo[j], kid_hi[j], acc, tmp, d, trim)
+        lim = trim / pt[j] if pt[j] > 0.0 else np.inf
+        e = _subtree_g(h, h_deg, kid_lo[j], kid_hi[j], acc, tmp, d, lim)
         g_deg[j] = e
         c = cond[j]
         for t in range(e + 1):
             h[j, t] = c * acc[t]
         h[j, 0] += 1.0 - c
+        above = pt[parent[j]] if parent[j] >= 0 else 1.0
+        lim = trim / above if above > 0.0 else np.inf
         cut = 0.0
-        while e > 0 and cut + h[j, e] <= trim:
+        while e > 0 and cut + h[j, e] <= lim:
             cut += h[j, e]
             e -= 1
         h_deg[j] = e
@@ -305,7 +312,7 @@ def _decode_one(pb, parent, first_child, n_top, b2, tol, d0, ws):
         if ws.shape[2] < d + 1:
             ws = np.empty((4, n, d + 1))
         h, g, o, joint = ws[0], ws[1], ws[2], ws[3]
-        deg, g_deg = _subtree_polynomials(cond, kid_lo, kid_hi, d, tol / (2 * n), h, g)
+        deg, g_deg = _subtree_polynomials(cond, pt, parent, kid_lo, kid_hi, d, tol / (2 * n), h, g)
         f = np.zeros(d + 1)
         _siblings_product(h, deg, 0, n_top, -1, f, np.empty(d + 1), d)
         if d >= n or 1.0 - f.sum() <= 2.0 * tol:
