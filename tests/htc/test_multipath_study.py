@@ -47,3 +47,38 @@ def test_multipath_study_cli_writes_a_report_where_the_multi_path_decoder_wins(t
 def test_multipath_study_config_is_validated():
     with pytest.raises(ValueError, match="seeds"):
         MultipathStudyConfig(seeds=0)
+
+
+def test_multipath_study_on_a_debtags_packages_file_runs_every_loss(tmp_path):
+    """The real-corpus study end to end on a small Packages file in Debian's format (the study
+    itself reads apt's index): every loss × decoder, a report with the corpus table."""
+    pytest.importorskip("torch")
+    from htc.losses import LOSSES
+
+    rng = np.random.default_rng(0)
+    facets = {"devel": ["editor", "library", "debugger"], "role": ["program", "shared-lib"],
+              "use": ["editing", "viewing", "printing"]}
+    records = []
+    for i in range(80):
+        tags = [f"{f}::{t}" for f in facets if rng.random() < 0.7
+                for t in rng.choice(facets[f], size=1 + int(rng.random() < 0.3), replace=False)]
+        tags = tags or ["role::program"]
+        words = " ".join(t.split("::")[1] for t in tags)
+        records.append(f"Package: pkg{i}\nDescription: a tool for {words} number {i}\n"
+                       f"Tag: {', '.join(tags)}\n")
+    packages = tmp_path / "Packages"
+    packages.write_text("\n".join(records))
+    out = tmp_path / "real"
+    res = CliRunner().invoke(app, ["multipath-study", "--corpus", "debtags", "--packages",
+                                   str(packages), "--seeds", "1", "--epochs", "2", "--hidden", "8",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results-debtags.json").read_text())
+    assert results["corpus"]["documents"] == 80 and results["corpus"]["index"] == ["Packages"]
+    assert set(results["summary"]) == set(LOSSES)
+    for loss in LOSSES:
+        assert set(DECODERS) <= set(results["runs"][0]["models"][loss])
+    report = (out / "README-debtags.md").read_text()
+    assert "| corpus | source | licence | documents |" in report
+    assert "htc multipath-study --corpus debtags --seeds 1" in report
+    assert (out / "multipath-debtags.png").stat().st_size > 0
