@@ -25,7 +25,7 @@ import typer
 from .configbase import field_types, parse_settings, read_fields
 
 # names of the generated command's own parameters; a config field may not use them
-CONFIG_PARAM, SET_PARAM, CONTEXT_PARAM = "config_file", "settings", "typer_context"
+CONFIG_PARAM, SET_PARAM, CONTEXT_PARAM, PRESET_PARAM = "config_file", "settings", "typer_context", "preset"
 _SIMPLE = (bool, int, float, str, Path)
 
 
@@ -69,7 +69,14 @@ def _field_default(f: dataclasses.Field):
     return None
 
 
-def config_command(cls, run: typing.Callable, panel: str | None = None) -> typing.Callable:
+def _preset(presets: dict[str, dict], name: str) -> dict:
+    if name not in presets:
+        raise ValueError(f"--preset must be one of {', '.join(presets)}, got {name!r}")
+    return presets[name]
+
+
+def config_command(cls, run: typing.Callable, panel: str | None = None,
+                   presets: dict[str, dict] | None = None, preset_help: str = "") -> typing.Callable:
     """A typer command calling ``run(config, **extras)`` with ``config = cls(...)`` from the command line.
 
     ``run``'s first parameter receives the config; its other parameters (typer options, e.g.
@@ -77,7 +84,8 @@ def config_command(cls, run: typing.Callable, panel: str | None = None) -> typin
     metadata have no option (``--config``/``--set`` still reach them). A ``ValueError`` or
     ``FileNotFoundError`` from the config, or a ``ValueError`` or ``OSError`` from ``run``, ends the
     command with one ``error: ...`` line and status 2. The help panel of the fields is ``panel``
-    (default: the class name).
+    (default: the class name). With ``presets`` (name → field values; the first is the defaults), a
+    ``--preset NAME`` option sets its fields under ``--config``, ``--set`` and the options.
     """
     hints = field_types(cls)
     panel = panel or f"{cls.__name__} fields"
@@ -100,6 +108,11 @@ def config_command(cls, run: typing.Callable, panel: str | None = None) -> typin
     add(CONFIG_PARAM, Path | None, typer.Option(
         None, "--config", metavar="FILE",
         help=f"JSON object of {cls.__name__} fields (e.g. a run's config.json); the options override it."))
+    if presets:
+        names = list(presets)
+        add(PRESET_PARAM, str, typer.Option(
+            names[0], "--preset", metavar="|".join(names),
+            help=preset_help or f"Named settings under --config, --set and the options: {', '.join(names)}."))
     add(SET_PARAM, list[str] | None, typer.Option(
         None, "--set", metavar="KEY=VALUE",
         help=f"Set any {cls.__name__} field, also those without an option (repeatable; the value is JSON "
@@ -132,7 +145,8 @@ def config_command(cls, run: typing.Callable, panel: str | None = None) -> typin
             return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
         try:
-            values = read_fields(cls, kwargs[CONFIG_PARAM]) if kwargs[CONFIG_PARAM] else {}
+            values = dict(_preset(presets, kwargs[PRESET_PARAM])) if presets else {}
+            values |= read_fields(cls, kwargs[CONFIG_PARAM]) if kwargs[CONFIG_PARAM] else {}
             settings = parse_settings(kwargs[SET_PARAM] or [], cls)
             flags: dict[str, object] = {}
             spelled: dict[str, str] = {}

@@ -202,9 +202,11 @@ def config_diff(stored: dict, wanted: dict, ignore: tuple[str, ...] = (), defaul
 
 
 def field_defaults(config_type) -> dict:
-    """``{field: default}`` of a config dataclass, as JSON values (fields without a default left out)."""
-    return json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(config_type)
-                                  if f.default is not dataclasses.MISSING}))
+    """``{field: value}`` that a config dataclass's field stands for when a stored config lacks it, as JSON
+    values: the class's ``ABSENT_MEANS`` entry (the behaviour before the field existed, where the default
+    changed since), else its default (fields without a default left out)."""
+    out = {f.name: f.default for f in dataclasses.fields(config_type) if f.default is not dataclasses.MISSING}
+    return json.loads(json.dumps({**out, **getattr(config_type, "ABSENT_MEANS", {})}))
 
 
 def check_resume(source: str | Path, stored: dict, config: Config, may_differ: tuple[str, ...]) -> None:

@@ -108,7 +108,7 @@ def test_collapse_threshold():
 
 
 def _trainer(tmp_path, **kw):
-    cfg = dict(out_dir=str(tmp_path), train_digits=2, episodes=4, episodes_per_collect=2, minibatch_episodes=1,
+    cfg = dict(out_dir=str(tmp_path), train_digits=2, advantage="gae", episodes=4, episodes_per_collect=2, minibatch_episodes=1,
                test_episodes=2, in_dist_episodes=1, eval_greedy=False, lr=1e-3, seed=0)
     return Trainer(RLConfig(**{**cfg, **kw}), lm=build_model("tiny", 1, seed=0), tokenizer=CharTokenizer())
 

@@ -76,7 +76,7 @@ def test_cli_pretrain_resume_with_another_config_is_refused(tmp_path):
 
 def test_rl_resume_with_another_config_changes_nothing(tmp_path):
     def trainer(**kw):
-        cfg = dict(out_dir=str(tmp_path / "rl"), train_digits=2, episodes=4, episodes_per_collect=2,
+        cfg = dict(out_dir=str(tmp_path / "rl"), train_digits=2, advantage="gae", episodes=4, episodes_per_collect=2,
                    minibatch_episodes=1, test_episodes=2, in_dist_episodes=1, eval_greedy=False, lr=1e-3, seed=3,
                    beta=2.0, threads=1)
         return Trainer(RLConfig(**(cfg | kw)), lm=build_model("tiny", 1, seed=0), tokenizer=CharTokenizer())
@@ -244,7 +244,7 @@ def test_a_damaged_rl_checkpoint_gives_a_clear_error(tmp_path):
     ckpt = tmp_path / "rl" / "checkpoint.pt"
     ckpt.parent.mkdir()
     ckpt.write_bytes(b"PK\x03\x04 not a torch file")
-    args = ["rl", "--model", str(model_dir), "--train-digits", "2", "--episodes", "2", "--episodes-per-collect", "2",
+    args = ["rl", "--model", str(model_dir), "--train-digits", "2", "--advantage", "gae", "--episodes", "2", "--episodes-per-collect", "2",
             "--test-episodes", "2", "--in-dist-episodes", "1", "--out", str(tmp_path / "rl"), "--resume"]
     res = runner.invoke(app, args)
     _one_line_error(res, str(ckpt), "damaged")
@@ -320,7 +320,7 @@ def test_rl_stops_on_a_nan_loss_before_saving(tmp_path, monkeypatch):
         return terms
 
     monkeypatch.setattr(trainer_module, "a2c_loss", nan_on_second_collect)
-    cfg = RLConfig(out_dir=str(tmp_path / "rl"), train_digits=2, episodes=6, episodes_per_collect=2,
+    cfg = RLConfig(out_dir=str(tmp_path / "rl"), train_digits=2, advantage="gae", episodes=6, episodes_per_collect=2,
                    minibatch_episodes=1, test_episodes=2, in_dist_episodes=1, eval_greedy=False, lr=1e-3, seed=3,
                    beta=2.0, threads=1)
     t = Trainer(cfg, lm=build_model("tiny", 1, seed=0), tokenizer=CharTokenizer())

@@ -333,8 +333,8 @@ def test_damaged_model_and_checkpoint_folders(pretrain_run, how):
 
 @pytest.fixture(scope="module")
 def rl_trainer(tmp_path_factory):
-    cfg = RLConfig(out_dir=str(tmp_path_factory.mktemp("fuzz-rl") / "rl"), train_digits=2, episodes=4,
-                   episodes_per_collect=2, minibatch_episodes=1, test_episodes=1, in_dist_episodes=1,
+    cfg = RLConfig(out_dir=str(tmp_path_factory.mktemp("fuzz-rl") / "rl"), train_digits=2, advantage="gae",
+                   episodes=4, episodes_per_collect=2, minibatch_episodes=1, test_episodes=1, in_dist_episodes=1,
                    eval_greedy=False, lr=1e-3, seed=3, beta=2.0, threads=1)
     t = Trainer(cfg, lm=build_model("tiny", 1, seed=0), tokenizer=CharTokenizer())
     t.run(resume=False, until=1)

@@ -139,7 +139,7 @@ def test_rl_killed_inside_a_collect_resumes_to_the_same_weights(tmp_path):
     save_model(build_model("tiny", 1, seed=0), CharTokenizer(), model)
 
     def args(out):
-        return ["rl", "--model", str(model), "--train-digits", "2", "--episodes", "8", "--episodes-per-collect", "2",
+        return ["rl", "--model", str(model), "--train-digits", "2", "--advantage", "gae", "--episodes", "8", "--episodes-per-collect", "2",
                 "--minibatch-episodes", "1", "--test-episodes", "2", "--in-dist-episodes", "1", "--no-eval-greedy",
                 "--lr", "1e-3", "--beta", "2", "--seed", "3", "--checkpoint-every", "2", "--threads", "1",
                 "--out", str(out)]
@@ -187,7 +187,7 @@ def test_pretrain_resumes_past_a_half_written_checkpoint(tmp_path, cut):
 
 def test_rl_resumes_past_a_half_written_checkpoint(tmp_path):
     def trainer(name):
-        cfg = RLConfig(out_dir=str(tmp_path / name), train_digits=2, episodes=4, episodes_per_collect=2,
+        cfg = RLConfig(out_dir=str(tmp_path / name), train_digits=2, advantage="gae", episodes=4, episodes_per_collect=2,
                        minibatch_episodes=1, test_episodes=2, in_dist_episodes=1, eval_greedy=False, lr=1e-3, seed=3,
                        beta=2.0, threads=1)
         return Trainer(cfg, lm=build_model("tiny", 1, seed=0), tokenizer=CharTokenizer())

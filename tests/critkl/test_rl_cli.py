@@ -14,7 +14,7 @@ def test_rl_command_runs_and_logs(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"test_episodes": 2, "in_dist_episodes": 1, "eval_greedy": False}))
     res = CliRunner().invoke(app, ["rl", "--model", str(tmp_path / "m"), "--train-digits", "2", "--kl", "standard",
-                                   "--alpha", "1", "--algo", "ppo", "--episodes", "2", "--episodes-per-collect", "2",
+                                   "--alpha", "1", "--algo", "ppo", "--advantage", "gae", "--episodes", "2", "--episodes-per-collect", "2",
                                    "--seed", "1", "--lr", "1e-4", "--config", str(cfg),
                                    "--out-dir", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output

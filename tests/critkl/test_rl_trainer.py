@@ -17,7 +17,7 @@ TIMING = ("time_", "episodes_per_s", "tokens_per_s", "wall_s")
 
 
 def _trainer(tmp_path, name, **kw):
-    cfg = dict(out_dir=str(tmp_path / name), train_digits=2, episodes=4, episodes_per_collect=2,
+    cfg = dict(out_dir=str(tmp_path / name), train_digits=2, advantage="gae", episodes=4, episodes_per_collect=2,
                minibatch_episodes=1, test_episodes=2, in_dist_episodes=1, eval_greedy=False, lr=1e-3,
                seed=3, beta=2.0)
     cfg.update(kw)

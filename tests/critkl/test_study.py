@@ -66,7 +66,7 @@ def test_read_log_names_the_bad_line(tmp_path):
         read_log(tmp_path / "nothing")
 
 
-TINY = {"episodes": 4, "episodes_per_collect": 2, "minibatch_episodes": 2, "test_episodes": 2,
+TINY = {"episodes": 4, "episodes_per_collect": 2, "minibatch_episodes": 2, "test_episodes": 2, "advantage": "gae",
         "in_dist_episodes": 2, "eval_every": 1}
 
 

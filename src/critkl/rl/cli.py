@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..cli_adapter import config_command, fail
-from .config import RLConfig, rough_seconds
+from .config import PRESETS, RLConfig, rough_seconds
 
 
 def evaluation_line(rec: dict, total: int, times: str) -> str:
@@ -95,4 +95,7 @@ def _train(trainer, resume: bool, until: int) -> None:
     typer.echo(f"{'checkpoint' if until else 'final model'}: {final}")
 
 
-rl = config_command(RLConfig, _rl)
+rl = config_command(RLConfig, _rl, presets=PRESETS, preset_help=(
+    "recipe (the defaults: a critic-free group baseline, lr 3e-5, Adam eps 1e-3, T 1, prioritized KL at "
+    "alpha 0.1; learns on the shipped tiny models) or paper (the paper's Table 3: A2C with a critic, lr 1e-6, "
+    "T 2, alpha 5). Under --config, --set and the options."))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..rl.config import PRESETS
 from . import kl_strength, mechanism, regime_pilot
 from .aggregate import critical_keys, paired, read_log, t_half_width, unpaired
 from .experiments import (
@@ -41,19 +42,27 @@ def _command() -> str:
         "critkl") else " ".join(shlex.quote(a) for a in sys.argv)
 
 
+DEFAULT_PRESET = {"cpu": "recipe", "gpu": "paper"}
+
+
 def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
               out: str | Path | None = None, jobs: int = 0, overrides: dict | None = None,
-              console=None) -> Path:
+              console=None, preset: str | None = None) -> Path:
     """Run ``experiment`` at ``scale`` and write ``report.md``, PNG plots and ``results.json``
     into ``out`` (default ``runs/critkl-<experiment>-<scale>``); returns the report path.
 
-    ``overrides`` replaces scale settings of every RL run (e.g. ``{"episodes": 96}``).
+    ``overrides`` replaces scale settings of every RL run (e.g. ``{"episodes": 96}``). ``preset`` names
+    the RL settings under the scale's (:data:`critkl.rl.config.PRESETS`; default: ``recipe`` at cpu scale,
+    ``paper`` at gpu scale).
     Rerunning resumes: finished runs are read back, unfinished ones continue.
     """
     if experiment not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {experiment!r}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    preset = preset or DEFAULT_PRESET[scale]
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     only_pretraining = sorted(set(overrides or {}) & PRETRAINING_KEYS)
     if only_pretraining and experiment != "pretraining":
         raise ValueError(f"{', '.join(only_pretraining)} only apply to the pretraining experiment, "
@@ -66,14 +75,14 @@ def reproduce(experiment: str, scale: str = "cpu", seeds: int | None = None,
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     out = Path(out or f"runs/critkl-{experiment}-{scale}")
     t0 = time.perf_counter()
-    meta = {"experiment": experiment, "scale": scale, "seeds": list(range(seeds)),
+    meta = {"experiment": experiment, "scale": scale, "preset": preset, "seeds": list(range(seeds)),
             "command": _command(), "python": platform.python_version()}
     if experiment == "certainty":
         sections, data = _certainty(scale, seeds, out, overrides or {})
     elif experiment == "pretraining":
         sections, data = run_pretraining(scale, out, overrides or {}, jobs=jobs, console=console)
     else:
-        sections, data = _rl(experiment, scale, seeds, out, jobs, overrides or {}, console)
+        sections, data = _rl(experiment, scale, seeds, out, jobs, overrides or {}, console, preset)
     meta["wall_seconds"] = time.perf_counter() - t0
     meta["invocations"] = earlier_invocations(out) + [
         {"command": meta["command"], "seeds": seeds, "wall_seconds": meta["wall_seconds"]}]
@@ -142,14 +151,15 @@ def check_start_models(models: list[str | None]) -> None:
                              "docs/critkl-results.md, 'gpu scale'")
 
 
-def _rl(experiment, scale, seeds, out, jobs, overrides, console):
+def _rl(experiment, scale, seeds, out, jobs, overrides, console, preset):
     arms = rl_arms(experiment, scale) if experiment not in ("kl-strength", "regime-pilot", "mechanism") else []
     if experiment == "pretraining-levels" and {"model", "train_digits"} & set(overrides):
         raise ValueError("pretraining-levels sets the start model and the RL digits of each arm itself; "
                          "drop --model and --set train_digits")
     scale_settings = ENGINE_CHECK_SETTINGS if experiment == "engine-check" else SCALE_SETTINGS[scale]
     own = {"regime-pilot": regime_pilot.SETTINGS, "mechanism": mechanism.SETTINGS}.get(experiment, {})
-    base = {**scale_settings, **EXPERIMENT_SETTINGS.get((experiment, scale), {}), **own, **overrides}
+    base = {**PRESETS[preset], **scale_settings, **EXPERIMENT_SETTINGS.get((experiment, scale), {}), **own,
+            **overrides}
     if "model" in overrides and "train_digits" not in overrides and experiment != "engine-check":
         base["train_digits"] = model_digits(overrides["model"]) + 1  # RL on the new model's N+1
     check_start_models([base.get("model"), *(a.overrides.get("model") for a in arms)])
