@@ -5,7 +5,7 @@ from apt's package index; run ``apt-get update`` first), the first ``--docs`` pa
 order, ``TfidfVectorizer(ngram_range=(1, 2), max_features=25_000)``.
 
 1. Training speed at the default width (792) and batch size (32): one epoch of ``--steps`` batches
-   with the sparse head (what a sparse ``X`` trains now: ``EmbeddingBag`` + ``SparseAdam``) and with
+   with the sparse head (what a sparse ``X`` trains now: ``EmbeddingBag`` + lazy Adam on the batch's rows) and with
    the paper's dense head on the same rows densified (what a sparse ``X`` trained before: each
    batch densified, the whole 25k × 792 first layer updated by AdamW); ratio of the two.
 2. ``HierarchicalClassifier(taxonomy)`` with every default (at most 30 epochs, early stopping on a

@@ -32,7 +32,7 @@ import copy
 import math
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -175,8 +175,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         ``dropout``. Defaults are the paper's head (792 units, lr 1e-3, dropout 0.1, decay 0.01,
         batches of 32, 30 epochs); a few hundred documents want a higher ``lr`` (1e-2). With a
         sparse ``X`` (e.g. ``TfidfVectorizer``) the first layer is sparse
-        (:class:`htc.training.sparse.SparseHead`: ``EmbeddingBag`` + ``SparseAdam``, no weight
-        decay on it), so its cost grows with the non-zeros, not the width of ``X``; its
+        (:class:`htc.training.sparse.SparseHead`: ``EmbeddingBag`` + lazy Adam on the rows a batch
+        touches, no weight decay on it), so its cost grows with the non-zeros, not the width of ``X``; its
         ``n_features × hidden`` weights still take memory (25k features × 792: 79 MB, three times
         that with Adam's moments): cap the vocabulary (``max_features``) or lower ``hidden`` beyond
         a few hundred thousand features.
@@ -342,13 +342,13 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         with _isolated_rng(torch, device):
             torch.manual_seed(seed)  # initial weights and dropout
             if sparse_x:
-                from htc.training.sparse import SparseHead, clip_grad_norm
+                from htc.training.sparse import RowAdam, SparseHead, clip_grad_norm, one_thread
 
                 head = SparseHead(X.shape[1], loss_fn.n_outputs, int(self.hidden),
                                   float(self.dropout)).to(device)
                 dense_params = head.dense_parameters()
-                optimizers = [torch.optim.SparseAdam([head.first.weight], lr=float(self.lr),
-                                                     betas=(0.9, 0.999), eps=1e-8)]
+                optimizers = [RowAdam([head.first.weight], lr=float(self.lr), betas=(0.9, 0.999),
+                                      eps=1e-8)]
             else:
                 head = Head(X.shape[1], loss_fn.n_outputs, int(self.hidden),
                             float(self.dropout)).to(device)
@@ -363,22 +363,24 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
                 head.train()
                 perm = torch.randperm(len(train_rows), generator=order).numpy()
                 losses = []
-                for step in range(steps):
-                    idx = perm[step * batch_size:(step + 1) * batch_size]
-                    value = loss_fn(head(_inputs(torch, head, x_train[idx], device)),
-                                    _tensor(torch, y_train[idx], device))
-                    for o in optimizers:
-                        o.zero_grad(set_to_none=True)
-                    value.backward()
-                    if recipe.grad_clip > 0:
-                        if sparse_x:
-                            clip_grad_norm(list(head.parameters()), recipe.grad_clip)
-                        else:
-                            torch.nn.utils.clip_grad_norm_(head.parameters(), recipe.grad_clip)
-                    for o, s in zip(optimizers, schedulers):
-                        o.step()
-                        s.step()
-                    losses.append(float(value.detach()))
+                steps_ctx = one_thread(torch) if sparse_x else nullcontext()
+                with steps_ctx:
+                    for step in range(steps):
+                        idx = perm[step * batch_size:(step + 1) * batch_size]
+                        value = loss_fn(head(_inputs(torch, head, x_train[idx], device)),
+                                        _tensor(torch, y_train[idx], device))
+                        for o in optimizers:
+                            o.zero_grad(set_to_none=True)
+                        value.backward()
+                        if recipe.grad_clip > 0:
+                            if sparse_x:
+                                clip_grad_norm(list(head.parameters()), recipe.grad_clip)
+                            else:
+                                torch.nn.utils.clip_grad_norm_(head.parameters(), recipe.grad_clip)
+                        for o, s in zip(optimizers, schedulers):
+                            o.step()
+                            s.step()
+                        losses.append(float(value.detach()))
                 loss_curve.append(float(np.mean(losses)))
                 if self.verbose:
                     print(f"epoch {epoch + 1}: loss {loss_curve[-1]:.4f}", end="",

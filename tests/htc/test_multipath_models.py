@@ -161,6 +161,9 @@ def test_estimator_trains_on_wide_sparse_input_without_densifying(monkeypatch):
             return _toarray(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, "toarray", refuse)
+    import torch
+
+    threads = torch.get_num_threads()
     tracemalloc.start()
     try:
         clf = HierarchicalClassifier(TAX, epochs=2, hidden=4, batch_size=16,
@@ -169,6 +172,7 @@ def test_estimator_trains_on_wide_sparse_input_without_densifying(monkeypatch):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert torch.get_num_threads() == threads  # the one-thread steps leave torch's count as it was
     assert isinstance(clf.head_, SparseHead)
     assert proba.shape == (10, len(TAX))
     assert peak < 32 * 2**20, f"NumPy peak {peak / 2**20:.0f} MB"
@@ -212,3 +216,21 @@ def test_debtags_reader_on_a_packages_file(tmp_path):
         ["devel", "devel::editor", "implemented-in", "implemented-in::c", "interface",
          "interface::commandline", "role", "role::program", "use", "use::editing"],
         key=corpus.taxonomy.nodes.index)]
+
+
+def test_row_adam_matches_sparse_adam():
+    torch = pytest.importorskip("torch")
+    from htc.training.sparse import RowAdam
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(50, 6, generator=gen))
+    b = torch.nn.Parameter(a.detach().clone())
+    opt_a, opt_b = RowAdam([a], lr=0.01), torch.optim.SparseAdam([b], lr=0.01)
+    for _ in range(5):
+        rows = torch.randint(0, 50, (12,), generator=gen)  # repeated rows: summed when coalesced
+        values = torch.randn(12, 6, generator=gen)
+        for p in (a, b):
+            p.grad = torch.sparse_coo_tensor(rows[None], values, p.shape)
+        opt_a.step()
+        opt_b.step()
+    torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-5, atol=1e-6)
