@@ -234,3 +234,33 @@ def test_row_adam_matches_sparse_adam():
         opt_a.step()
         opt_b.step()
     torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_train_writes_the_resolved_decoder_and_the_split_softmax_into_result_json(tmp_path):
+    pytest.importorskip("torch")
+    from htc.cli import app
+
+    tax_file = tmp_path / "toy.taxonomy"
+    TAX.to_file(tax_file)
+    files = {}
+    for name, n, seed in (("train", 64, 0), ("dev", 24, 1), ("test", 24, 2)):
+        texts, ends = two_path_corpus(n, seed=seed, share=0.8)
+        files[name] = tmp_path / f"{name}.jsonl"
+        write_jsonl(files[name], texts, TAX.indicator(ends), TAX)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, [
+        "train", "-t", str(tax_file), "--train", str(files["train"]), "--dev", str(files["dev"]),
+        "--test", str(files["test"]), "--loss", "conditional_softmax", "--decoder", "optimal",
+        "--epochs", "2", "--batch-size", "8", "--hidden", "16", "--tfidf-svd", "0",
+        "--device", "cpu", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    output = " ".join(res.output.split())
+    assert "have several paths, but the conditional_softmax loss models one path" in output
+    assert output.count("models one path per document") == 1  # said once, not also as a warning
+    assert "decoder optimal →" in output
+    result = json.loads((out / "result.json").read_text())
+    assert result["selection"] == "h_samples_f"
+    resolved = result["decoder_resolved"]
+    assert resolved["requested"] == "optimal"
+    assert resolved["resolved"] in ("optimal_hf", "optimal_hf_multi")
+    assert "cannot express several paths" in resolved["reason"]
