@@ -304,7 +304,15 @@ def reproduce(
     scale: str = typer.Option("cpu", help="cpu (tiny models, minutes per run on 2 cores) or gpu (paper settings; start models from 'reproduce pretraining --scale gpu')."),
     seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 12 for kl-strength's arms at the paper's α, 5 for prioritized-kl). Raising it later reuses the finished seeds."),
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),
-    jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core)."),
+    jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core; with ray or submitit: the most runs in flight, 0: all)."),
+    launcher: str = typer.Option("local", metavar="local|ray|submitit", help="Where the runs execute: local (this machine's process pool), ray (a Ray cluster, --address; a local Ray instance without it) or submitit (Slurm jobs; --submitit-cluster local for testing). The output folder must be on a filesystem every machine shares: docs/scaling-out.md."),
+    address: str = typer.Option(None, help="ray: the cluster's address (auto, or ray://HOST:10001); none: start a local Ray instance."),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="ray, submitit: CPUs (torch threads) of each run."),
+    mem_gb: float = typer.Option(None, "--mem-gb", help="ray, submitit: memory of each run in GB (none: the cluster's default)."),
+    partition: str = typer.Option(None, help="submitit: the Slurm partition."),
+    time_min: int = typer.Option(60, "--time-min", help="submitit: each job's time limit in minutes (a run cut there resumes from its checkpoint when retried)."),
+    retries: int = typer.Option(1, help="ray, submitit: times a failed run is submitted again (it resumes from its checkpoint); a run still failing is reported, not counted."),
+    submitit_cluster: str = typer.Option("slurm", "--submitit-cluster", metavar="slurm|local|debug", help="submitit: slurm, or local / debug to test on this machine."),
     episodes: int = typer.Option(0, help="Override the scale's training episodes per run (0: keep)."),
     model: str = typer.Option(None, help="Override the scale's start model (folder, or a shipped name: tiny-n4 is the cpu default); RL then runs on its N+1 digits. Not for pretraining-levels (each arm has its own)."),
     digits: str = typer.Option(None, help="pretraining: the N to train, comma-separated (default: 3,4,5 cpu; 7,9,11,13 gpu)."),
@@ -319,6 +327,7 @@ def reproduce(
     from rich.console import Console
 
     from .study import reproduce as run
+    from .study.launchers import RunsFailed, launching, make_launcher
 
     overrides = {k: v for k, v in {"episodes": episodes or None, "model": model, "steps": steps or None}.items()
                  if v is not None}
@@ -331,9 +340,13 @@ def reproduce(
             if min(overrides["digits"]) < 1:
                 raise ValueError(f"--digits must be >= 1, got {digits!r}")
         overrides.update(parse_settings(set_ or []))
-        path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
-                   overrides=overrides, console=Console())
-    except (ValueError, FileNotFoundError) as e:
+        where = make_launcher(launcher, out or f"runs/critkl-{experiment}-{scale}", address=address,
+                              cpus_per_run=cpus_per_run, mem_gb=mem_gb, partition=partition,
+                              time_min=time_min, retries=retries, cluster=submitit_cluster)
+        with launching(where):
+            path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
+                       overrides=overrides, console=Console())
+    except (ValueError, FileNotFoundError, ImportError, RunsFailed) as e:
         fail(str(e))
     typer.echo(f"report: {path}")
 

@@ -160,14 +160,22 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
                 check_same_config(folder, run_config(base, arm, seed, out, 1))
             else:
                 todo.append((arm, seed))
-    jobs = max(1, min(jobs or cores, len(todo) or 1))
-    threads = max(1, cores // jobs)
+    from .launchers import current
+
+    launcher = current()  # None: this machine's process pool
+    if launcher is None:
+        jobs = max(1, min(jobs or cores, len(todo) or 1))
+        threads = max(1, cores // jobs)
+    else:  # each run gets its own CPUs from the cluster; jobs caps the runs in flight (0: all)
+        jobs, threads = max(0, jobs), launcher.cpus_per_run
     # every config is checked on construction (RLConfig.__post_init__), before anything starts
     configs = [run_config(base, arm, seed, out, threads) for arm, seed in todo]
     say = (lambda text: console.print(text, soft_wrap=True, highlight=False)) if console is not None else (lambda text: None)
     total = sum(math.ceil(c.episodes / c.episodes_per_collect) * c.episodes_per_collect for c in configs)
-    say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) on {jobs} process(es) × "
-        f"{threads} thread(s): {total:,} episodes to train" + (f", {rough_minutes(configs, jobs)}" if todo else ""))
+    where = (f"on {jobs} process(es) × {threads} thread(s)" if launcher is None else
+             f"through {launcher.name}, {threads} CPU(s) per run")
+    say(f"{len(runs)} runs ({len(runs) - len(todo)} already done) {where}: {total:,} episodes to train"
+        + (f", {rough_minutes(configs, jobs or len(configs))}" if todo else ""))
     cache = Path(out) / "start_eval.json"  # every run from the same start model shares its first evaluation
     watch = LogWatch(Path(c.out_dir) for c in configs)
     watch.poll()
@@ -195,8 +203,9 @@ def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
             report()
         stop = every(5.0, report)
         try:
-            run_parallel(_train_one, {cfg.out_dir: (cfg, cache) for cfg in configs}, jobs,
-                         done if console is not None else None)
+            (run_parallel if launcher is None else launcher.map)(
+                _train_one, {cfg.out_dir: (cfg, cache) for cfg in configs}, jobs,
+                done if console is not None else None)
         finally:
             stop.set()
         report()
@@ -217,7 +226,12 @@ def rough_minutes(configs: list[RLConfig], jobs: int) -> str:
 
 def run_parallel(fn, calls: dict, jobs: int, on_done=None) -> dict:
     """``{key: fn(*args)}`` for ``calls = {key: args}``, in ``jobs`` spawned processes (in order, in
-    this process, when ``jobs == 1``); ``on_done(key, result)`` as each finishes."""
+    this process, when ``jobs == 1``); ``on_done(key, result)`` as each finishes. Inside
+    :func:`critkl.study.launchers.launching`, the calls go to that launcher instead."""
+    from .launchers import current
+
+    if current() is not None:
+        return current().map(fn, calls, jobs, on_done)
     results = {}
     if jobs == 1:
         for key, args in calls.items():
