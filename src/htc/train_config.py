@@ -44,6 +44,10 @@ class TrainConfig:
     AdamW, warmup 10% then linear decay, gradient clipping 1.0, head lr 1e-3, encoder lr 2e-5,
     weight decay 0.01, model selection on dev micro-hF1 (top-down 0.5) for single-path data.
 
+    ``loss="auto"`` picks by the training data (:func:`htc.estimator.auto_loss`): the
+    logit-adjusted conditional softmax on a tree where every document has one path, the
+    conditional sigmoid otherwise; the run says which, and ``config.json`` keeps the loss trained.
+
     ``selection`` is the dev score that picks the epoch and stops training: ``"h_micro_f"`` (dev
     micro-hF1 under ``decoder`` at ``threshold``, the paper's recipe), ``"h_samples_f"`` (dev
     per-document hF1 under ``decoder``, the ``threshold``/``top_down`` decoders at the threshold
@@ -67,7 +71,9 @@ class TrainConfig:
     or ``"drop"`` would discard labels. The run says how many documents it split.
     """
 
-    loss: str = setting("conditional_softmax", "training loss", LOSSES)
+    loss: str = setting("conditional_softmax", "training loss; auto: conditional_softmax_la when "
+                        "the taxonomy is a tree and every training document has one path, "
+                        "conditional_sigmoid otherwise (several paths)", (*LOSSES, "auto"))
     encoder: str = setting("tfidf", "text encoder: TF-IDF(+LSA), frozen transformer embeddings "
                            "(cached) or a fine-tuned transformer", ENCODERS)
     model: str | None = setting(None, "transformers encoder (folder or name) for frozen/finetune "

@@ -5,6 +5,7 @@ the sparse estimator, and the Debtags corpus reader."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tracemalloc
 import warnings
@@ -12,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from rich.console import Console
 from typer.testing import CliRunner
 
 from htc import Taxonomy
@@ -264,3 +266,29 @@ def test_train_writes_the_resolved_decoder_and_the_split_softmax_into_result_jso
     assert resolved["requested"] == "optimal"
     assert resolved["resolved"] in ("optimal_hf", "optimal_hf_multi")
     assert "cannot express several paths" in resolved["reason"]
+
+
+def test_train_loss_auto_picks_by_the_training_data():
+    pytest.importorskip("torch")
+    from htc.training import TrainConfig, Trainer
+    from htc.training.multipath import MultiPathLossWarning
+
+    texts, ends = two_path_corpus(48, share=0.5)
+    multi = Corpus(texts, TAX.indicator(ends))
+    single = Corpus(texts, TAX.indicator([e[:1] for e in ends]))
+    cfg = dict(loss="auto", encoder="tfidf", tfidf_svd=0, epochs=1, batch_size=8, hidden=8,
+               device="cpu")
+    console = Console(file=io.StringIO(), width=300)
+    trainer = Trainer(TrainConfig(**cfg), TAX, console=console, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MultiPathLossWarning)  # auto never picks a softmax here
+        trainer.fit(multi, multi)
+    n_multi = sum(len(e) == 2 for e in ends)
+    assert trainer.config.loss == "conditional_sigmoid"
+    assert (f"--loss auto: conditional_sigmoid ({n_multi} of 48 training documents have several "
+            "paths)") in console.file.getvalue()
+    trainer = Trainer(TrainConfig(**cfg), TAX, progress=False)
+    trainer.fit(single, single)
+    assert trainer.config.loss == "conditional_softmax_la"
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TrainConfig(loss="softmax")

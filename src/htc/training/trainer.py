@@ -31,6 +31,7 @@ from htc.losses import make_loss
 from htc.metrics import hierarchical_precision_recall_fscore
 from htc.progress import Progress
 from htc.run_folder import follow_umask
+from htc.stats import end_labels
 from htc.taxonomy import Taxonomy
 from htc.training.checkpoint import load_checkpoint, save_checkpoint, save_weights, set_rng_state
 from htc.training.config import TrainConfig
@@ -254,8 +255,20 @@ class Trainer:
             if len(inputs) != 2 or inputs[0].shape[0] != len(train) or inputs[1].shape[0] != len(dev):
                 raise ValueError("inputs must be (x_train, x_dev) with one row per train and dev "
                                  "document")
+        auto_notice = None
+        if cfg.loss == "auto":  # picked by the training data; the config keeps the loss trained
+            from htc.estimator import auto_loss
+
+            cfg.loss = auto_loss(self.taxonomy, train.y)
+            n_multi_auto = int((np.diff(end_labels(train.y, self.taxonomy).indptr) > 1).sum())
+            why = (f"{n_multi_auto} of {len(train)} training documents have several paths"
+                   if n_multi_auto else "every training document has one path, in a tree"
+                   if self.taxonomy.is_tree else "the taxonomy is a DAG")
+            auto_notice = f"--loss auto: {cfg.loss} ({why})"
         train, keep, notice, n_multi = prepare_targets(train, self.taxonomy, cfg.loss,
                                                        cfg.multi_path)
+        if auto_notice:
+            notice = auto_notice if notice is None else f"{auto_notice}; {notice}"
         from htc.losses import SINGLE_PATH_LOSSES
 
         self.split_loss = (cfg.loss if n_multi and cfg.multi_path == "split"
