@@ -46,8 +46,8 @@ def single_path_loss_message(n_multi: int, n_docs: int, loss: str) -> str:
             f"several paths, but the {loss} loss models one path per document: its siblings' "
             "marginals share one unit of mass, so it cannot predict several children and its "
             "target mass is split over them. Losses that model several paths fit such data: "
-            "conditional_sigmoid (or bce), e.g. htc train --loss conditional_sigmoid, or "
-            "HierarchicalClassifier(loss='auto')")
+            "conditional_sigmoid (or bce), e.g. htc train --loss conditional_sigmoid (or --loss "
+            "auto, which picks by the data), or HierarchicalClassifier(loss='auto')")
 
 
 def warn_single_path_loss(y, taxonomy: Taxonomy, loss: str, *, stacklevel: int = 2) -> int:
