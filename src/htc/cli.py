@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -424,7 +425,22 @@ def reproduce(
     data_dir: Path = typer.Option(None, help="folder holding hwv/ (default: $HTC_DATA_DIR/hwv when it "
                                   "exists, else the HWV copy that ships with htc)"),
     model: str = typer.Option(None, help="transformers encoder folder (default: MiniLM)"),
-    jobs: int = typer.Option(0, help="parallel runs (0: one per CPU core; finetune: 1)"),
+    jobs: int = typer.Option(0, help="parallel runs (0: one per CPU core; finetune: 1; ray, "
+                             "submitit: the most runs in flight, 0: all)"),
+    launcher: str = typer.Option("local", metavar="local|ray|submitit", help="where the runs "
+                                 "execute: local (this machine), ray (a Ray cluster at --address; a "
+                                 "local Ray instance without it) or submitit (Slurm jobs; "
+                                 "--submitit-cluster local to test): docs/scaling-out.md"),
+    address: str = typer.Option(None, help="ray: the cluster's address (auto, or "
+                                "ray://HOST:10001); none: start a local Ray instance"),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="ray, submitit: CPUs of each run"),
+    mem_gb: float = typer.Option(None, "--mem-gb", help="ray, submitit: memory of each run in GB"),
+    partition: str = typer.Option(None, help="submitit: the Slurm partition"),
+    time_min: int = typer.Option(60, "--time-min", help="submitit: each job's time limit (minutes)"),
+    retries: int = typer.Option(1, help="ray, submitit: times a failed run is submitted again; a "
+                                "run still failing is reported, not counted"),
+    submitit_cluster: str = typer.Option("slurm", "--submitit-cluster", metavar="slurm|local|debug",
+                                         help="submitit: slurm, or local / debug to test here"),
 ) -> None:
     """The paper's comparison on HWV: every loss × decoder × metric over seeds, with a report."""
     from htc.reproduce import ReproduceConfig, run
@@ -435,10 +451,28 @@ def reproduce(
         raise ValueError("--jobs must be >= 0")
     if encoder not in ("tfidf", "frozen", "finetune"):
         raise ValueError(f"--encoder must be tfidf, frozen or finetune, got {encoder!r}")
-    run(ReproduceConfig(encoder=encoder, seeds=seeds, epochs=epochs, out=str(out),
-                        data_dir=None if data_dir is None else str(data_dir), model=model,
-                        jobs=jobs),
-        console)
+    with _launching(launcher, out, address, cpus_per_run, mem_gb, partition, time_min, retries,
+                    submitit_cluster):
+        run(ReproduceConfig(encoder=encoder, seeds=seeds, epochs=epochs, out=str(out),
+                            data_dir=None if data_dir is None else str(data_dir), model=model,
+                            jobs=jobs),
+            console)
+
+
+@contextlib.contextmanager
+def _launching(name: str, out: Path, address, cpus_per_run, mem_gb, partition, time_min, retries,
+               cluster):
+    """The runs of the study inside go to the launcher the ``--launcher`` options name
+    (:mod:`htc.launchers`); a missing extra or runs that kept failing become one error line."""
+    from htc.launchers import RunsFailed, launching, make_launcher
+
+    where = make_launcher(name, out, address=address, cpus_per_run=cpus_per_run, mem_gb=mem_gb,
+                          partition=partition, time_min=time_min, retries=retries, cluster=cluster)
+    try:
+        with launching(where):
+            yield
+    except (ImportError, RunsFailed) as e:
+        raise ValueError(str(e)) from None
 
 
 @app.command("multipath-study")
@@ -455,6 +489,20 @@ def multipath_study(
                                         "apt's, after apt-get update)"),
     epochs: int = typer.Option(10, help="debtags: maximum epochs of each model"),
     hidden: int = typer.Option(256, help="debtags: hidden units of each model"),
+    launcher: str = typer.Option("local", metavar="local|ray|submitit", help="where the runs "
+                                 "execute: local (this machine), ray (a Ray cluster at --address; a "
+                                 "local Ray instance without it) or submitit (Slurm jobs; "
+                                 "--submitit-cluster local to test): docs/scaling-out.md"),
+    address: str = typer.Option(None, help="ray: the cluster's address (auto, or "
+                                "ray://HOST:10001); none: start a local Ray instance"),
+    cpus_per_run: int = typer.Option(1, "--cpus-per-run", help="ray, submitit: CPUs of each run"),
+    mem_gb: float = typer.Option(None, "--mem-gb", help="ray, submitit: memory of each run in GB"),
+    partition: str = typer.Option(None, help="submitit: the Slurm partition"),
+    time_min: int = typer.Option(60, "--time-min", help="submitit: each job's time limit (minutes)"),
+    retries: int = typer.Option(1, help="ray, submitit: times a failed run is submitted again; a "
+                                "run still failing is reported, not counted"),
+    submitit_cluster: str = typer.Option("slurm", "--submitit-cluster", metavar="slurm|local|debug",
+                                         help="submitit: slurm, or local / debug to test here"),
 ) -> None:
     """Decoders on multi-path data: per-document hF1 of every decoder, with a report. Synthetic
     (about 15 s per seed on 2 cores: README.md, multipath.png, results.json) or the real Debtags
@@ -462,9 +510,11 @@ def multipath_study(
     results-debtags.json)."""
     from htc.multipath_study import MultipathStudyConfig, run
 
-    run(MultipathStudyConfig(seeds=seeds, train=train_docs, test=test_docs, out=str(out),
-                             corpus=corpus, packages=tuple(str(p) for p in packages or ()),
-                             epochs=epochs, hidden=hidden), console)
+    with _launching(launcher, out, address, cpus_per_run, mem_gb, partition, time_min, retries,
+                    submitit_cluster):
+        run(MultipathStudyConfig(seeds=seeds, train=train_docs, test=test_docs, out=str(out),
+                                 corpus=corpus, packages=tuple(str(p) for p in packages or ()),
+                                 epochs=epochs, hidden=hidden), console)
 
 
 @app.command()

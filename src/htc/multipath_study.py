@@ -269,15 +269,25 @@ def run(cfg: MultipathStudyConfig, console: Console) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    runs = []
-    for seed in range(cfg.seeds):
-        t = time.perf_counter()
-        runs.append(one_seed(cfg, seed))
-        res = runs[-1]["models"]["cond_sigmoid"]
-        console.print(f"seed {seed + 1}/{cfg.seeds} ({time.perf_counter() - t:.0f} s): "
+    from htc.launchers import current
+
+    def say(seed: int, run: dict, took: str) -> None:
+        res = run["models"]["cond_sigmoid"]
+        console.print(f"seed {seed + 1}/{cfg.seeds} ({took}): "
                       f"cond_sigmoid per-document hF1 optimal_hf_multi "
                       f"{res['optimal_hf_multi']['h_samples_f']:.4f}, top_down_tuned "
                       f"{res['top_down_tuned']['h_samples_f']:.4f}", highlight=False)
+
+    runs = []
+    if current() is None:
+        for seed in range(cfg.seeds):
+            t = time.perf_counter()
+            runs.append(one_seed(cfg, seed))
+            say(seed, runs[-1], f"{time.perf_counter() - t:.0f} s")
+    else:  # the seeds as runs of a launcher (htc.launchers); the report takes them in seed order
+        got = current().map(one_seed, {seed: (cfg, seed) for seed in range(cfg.seeds)}, 0,
+                            lambda seed, run: say(seed, run, f"through {current().name}"))
+        runs = [got[seed] for seed in range(cfg.seeds)]
     summary = summarise(runs)
     wall = time.perf_counter() - t0
     write_json_atomic(out / "results.json", {"config": asdict(cfg), "runs": runs,
@@ -395,6 +405,11 @@ def markdown_real(cfg: MultipathStudyConfig, info: dict, runs: list[dict], summa
     return "\n".join(lines)
 
 
+def _real_seed_quiet(cfg: MultipathStudyConfig, corpus, seed: int) -> dict:
+    """:func:`real_seed` in a launcher's process: its lines to that process's stderr."""
+    return real_seed(cfg, corpus, seed, Console(stderr=True))
+
+
 def run_real(cfg: MultipathStudyConfig, console: Console) -> dict:
     """Every loss × decoder on the Debtags corpus over ``cfg.seeds`` seeded splits; writes
     ``results-debtags.json``, ``README-debtags.md`` and ``multipath-debtags.png`` to ``cfg.out``."""
@@ -411,9 +426,14 @@ def run_real(cfg: MultipathStudyConfig, console: Console) -> dict:
     console.print(f"Debtags: {info['documents']:,} documents, {info['labels']} labels, "
                   f"{info['multi_path_share']:.0%} multi-path; {len(LOSSES)} losses × "
                   f"{cfg.seeds} seeds", highlight=False)
-    runs = []
-    for seed in range(cfg.seeds):
-        runs.append(real_seed(cfg, corpus, seed, console))
+    from htc.launchers import current
+
+    if current() is not None:  # the seeds as runs of a launcher (htc.launchers), in seed order after
+        got = current().map(_real_seed_quiet, {seed: (cfg, corpus, seed) for seed in range(cfg.seeds)}, 0,
+                            lambda seed, _: console.print(f"seed {seed} done", highlight=False))
+        runs = [got[seed] for seed in range(cfg.seeds)]
+    else:
+        runs = [real_seed(cfg, corpus, seed, console) for seed in range(cfg.seeds)]
     models = tuple(LOSSES)
     summary = summarise(runs, models)
     wall = time.perf_counter() - t0

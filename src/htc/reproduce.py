@@ -159,6 +159,12 @@ def _init_worker(cfg: ReproduceConfig, feats, threads: int) -> None:
     _WORKER.update(cfg=cfg, hwv=load_hwv(cfg.data_dir, seed=0), feats=feats)
 
 
+def launched_run(cfg: ReproduceConfig, feats, threads: int, job: tuple) -> tuple[str, dict]:
+    """:func:`one_run` in a process of a launcher (:mod:`htc.launchers`): its state set up first."""
+    _init_worker(cfg, feats, threads)
+    return one_run(job)
+
+
 def one_run(job: tuple[str, str, dict, int]) -> tuple[str, dict]:
     """Train one (loss, seed), decode the test set with every decoder and score everything."""
     name, loss, extra, seed = job
@@ -217,17 +223,24 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
                         for name, loss, extra in LOSS_RUNS],
                        key=lambda j: (-RUN_COST.get(j[1], 1.0), j[3]))
     cores = os.cpu_count() or 1
-    jobs = 1 if feats is None else min(cfg.jobs or cores, len(jobs_list))
-    threads = max(1, cores // jobs)
+    from htc.launchers import current
+
+    launcher = current()  # None: this machine's process pool
+    if launcher is None:
+        jobs = 1 if feats is None else min(cfg.jobs or cores, len(jobs_list))
+        threads = max(1, cores // jobs)
+    else:  # each run gets its own CPUs from the cluster; jobs caps the runs in flight (0: all)
+        jobs, threads = cfg.jobs, launcher.cpus_per_run
     raw: dict = {name: [] for name, _, _ in LOSS_RUNS}
 
     guess = ""
-    if feats is not None and cfg.encoder == "frozen":
+    if feats is not None and cfg.encoder == "frozen" and launcher is None:
         cost = sum(RUN_COST.get(loss, 1.0) for _, loss, _, _ in jobs_list) * RUN_SECONDS * cfg.epochs / 20
         guess = f", about {duration(cost / min(jobs * threads, cores))} on {min(jobs * threads, cores)} core(s)"
+    where = (f"on {jobs} worker process(es) × {threads} thread(s){guess}" if launcher is None else
+             f"through {launcher.name}, {threads} CPU(s) per run")
     console.print(f"training and scoring {len(jobs_list)} runs ({len(LOSS_RUNS)} losses × {cfg.seeds} seed(s)) "
-                  f"on {jobs} worker process(es) × {threads} thread(s){guess}; a line per finished run",
-                  highlight=False, soft_wrap=True)
+                  f"{where}; a line per finished run", highlight=False, soft_wrap=True)
     bar = Progress("htc reproduce", len(jobs_list), unit="runs", file=console.file)
 
     def record(name: str, r: dict) -> None:
@@ -243,7 +256,10 @@ def run(cfg: ReproduceConfig, console: Console | None = None) -> Path:
 
     t_train = time.perf_counter()
     with bar:
-        if jobs == 1:
+        if launcher is not None:
+            launcher.map(launched_run, {f"{job[0]} seed {job[3]}": (cfg, feats, threads, job)
+                                        for job in jobs_list}, jobs, lambda _, result: record(*result))
+        elif jobs == 1:
             _init_worker(cfg, feats, cores)
             for job in jobs_list:
                 record(*one_run(job))
