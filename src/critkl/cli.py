@@ -19,7 +19,7 @@ from .cli_adapter import config_command, fail
 from .configbase import parse_settings as _parse_settings
 from .pretrain import PretrainConfig  # light: torch is imported when a command runs
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 
 
 @app.callback()
@@ -302,6 +302,7 @@ def calibrate(
 def reproduce(
     experiment: str = typer.Argument(..., help="regime-pilot (the levers that make RL learn: critic vs group baseline, step size, KL), mechanism (why prioritizing helps: placement vs strength, preregistered, Holm), kl-strength (standard vs prioritized KL over α, β calibrated), pretraining, certainty, prioritized-kl, beta-sweep, pretraining-levels or engine-check (is RL able to raise accuracy at all?)."),
     scale: str = typer.Option("cpu", help="cpu (tiny models, minutes per run on 2 cores) or gpu (paper settings; start models from 'reproduce pretraining --scale gpu')."),
+    preset: str = typer.Option(None, metavar="recipe|paper", help="RL settings under the scale's, as in 'critkl rl --preset': recipe (the cpu default: group baseline, Adam eps 1e-3, prioritized alpha 0.1) or paper (the gpu default: the paper's A2C with a critic, Adam eps 1e-8, alpha 5)."),
     seeds: int = typer.Option(0, help="Seeds per arm (0: the experiment's default: 12 for kl-strength's arms at the paper's α, 5 for prioritized-kl). Raising it later reuses the finished seeds."),
     out: Path = typer.Option(None, help="Report folder [runs/critkl-EXPERIMENT-SCALE]."),
     jobs: int = typer.Option(0, help="Parallel runs (0: one per CPU core; with ray or submitit: the most runs in flight, 0: all)."),
@@ -345,7 +346,7 @@ def reproduce(
                               time_min=time_min, retries=retries, cluster=submitit_cluster)
         with launching(where):
             path = run(experiment, scale=scale, seeds=seeds or None, out=out, jobs=jobs,
-                       overrides=overrides, console=Console())
+                       overrides=overrides, console=Console(), preset=preset)
     except (ValueError, FileNotFoundError, ImportError, RunsFailed) as e:
         fail(str(e))
     typer.echo(f"report: {path}")

@@ -36,16 +36,3 @@ def test_rl_demo_plots_labelled_panels_and_summarizes(tmp_path, monkeypatch, cap
     demo.rl_demo(tmp_path, seeds=2, overrides=TINY)  # finished runs are read back, not retrained
     assert files[1].read_text() == before
 
-
-def test_demo_help_prints_usage_and_writes_nothing(tmp_path):
-    import subprocess
-    import sys
-
-    res = subprocess.run([sys.executable, "-m", "critkl.demo", "--help"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
-    assert res.returncode == 0 and "usage: python -m critkl.demo" in res.stdout and "--no-rl" in res.stdout
-    assert list(tmp_path.iterdir()) == []
-    res = subprocess.run([sys.executable, "-m", "critkl.demo", "--bogus"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
-    assert res.returncode == 2 and "unrecognized arguments: --bogus" in res.stderr
-    assert list(tmp_path.iterdir()) == []

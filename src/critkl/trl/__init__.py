@@ -12,14 +12,43 @@ Needs the optional extra: ``pip install 'critkl[trl]'``. The rest of ``critkl`` 
 See ``docs/critkl-trl.md``.
 """
 
-try:
-    import trl as _trl  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "critkl.trl needs TRL: pip install 'critkl[trl]' (installs trl and datasets)"
-    ) from exc
+import sys
+from importlib import import_module
+from importlib.util import find_spec
 
-from .config import PrioritizedGRPOConfig
-from .trainer import CERTAINTY_KEY, PrioritizedGRPOTrainer
+_NEEDS = "critkl.trl needs TRL: pip install 'critkl[trl]' (installs trl, datasets and peft)"
 
-__all__ = ["CERTAINTY_KEY", "PrioritizedGRPOConfig", "PrioritizedGRPOTrainer"]
+
+def _installed(name: str) -> bool:
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+if not _installed("trl"):  # found without importing it (importing TRL takes seconds)
+    raise ImportError(_NEEDS)
+
+_EXPORTS = {"PrioritizedGRPOConfig": ".config", "PrioritizedGRPOTrainer": ".trainer", "CERTAINTY_KEY": ".trainer"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import the TRL-backed names on first use, so that ``python -m critkl.trl.example --help`` and other
+    light entry points do not load TRL."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'critkl.trl' has no attribute {name!r}")
+    try:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("trl", "datasets", "peft"):
+            raise
+        raise ImportError(_NEEDS) from exc
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

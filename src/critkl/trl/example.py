@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import typer
-from datasets import Dataset
 
 from ..arithmetic import all_nines, is_correct, prompt, sample_pretrain, sample_rl
-from ..model import load_model, resolve
-from ..tokenizer import PAD
-from .config import PrioritizedGRPOConfig
-from .trainer import PrioritizedGRPOTrainer
+
+if TYPE_CHECKING:  # torch, datasets and TRL load when a function runs, so that --help answers at once
+    from datasets import Dataset
+
+    from .trainer import PrioritizedGRPOTrainer
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
@@ -46,6 +45,8 @@ def arithmetic_dataset(size: int, max_digits: int = 3, extra_digits: int = 0, se
     >>> arithmetic_dataset(2, seed=0)["prompt"][0].startswith("Input:")  # doctest: +SKIP
     True
     """
+    from datasets import Dataset
+
     rng = np.random.default_rng(seed)
     problems = [sample_rl(max_digits, extra_digits, rng) if extra_digits > 0 else sample_pretrain(max_digits, rng)
                 for _ in range(size)]
@@ -65,6 +66,9 @@ def arithmetic_reward(completions: list[str], a: list[int], b: list[int], **_: A
 
 def load_policy(model: str) -> tuple[Any, Any]:
     """``(model, tokenizer)``: a critkl model (``tiny-n3`` or a saved folder) or any causal LM folder."""
+    from ..model import load_model, resolve
+    from ..tokenizer import PAD
+
     folder = resolve(model)
     config = folder / "config.json"
     if config.is_file() and "critkl_max_digits" in json.loads(config.read_text()):
@@ -104,6 +108,11 @@ def run(model: str = "tiny-n3", steps: int = 3, beta: float = 0.04, kl_weight_be
     ``lora=True``: train a LoRA adapter of rank ``lora_rank`` (:func:`lora_config`) through TRL's
     ``peft_config``; the reference is the model with the adapter disabled.
     """
+    import torch
+
+    from .config import PrioritizedGRPOConfig
+    from .trainer import PrioritizedGRPOTrainer
+
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -177,6 +186,8 @@ def main(
 ) -> None:
     """GRPO with the prioritized KL on the arithmetic task; prints the logged metrics."""
     if threads > 0:
+        import torch
+
         torch.set_num_threads(threads)
     try:
         trainer = run(model=model, steps=steps, beta=beta, kl_weight_beta=kl_weight_beta,
