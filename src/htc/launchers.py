@@ -11,7 +11,7 @@ machine shares.
 >>> from htc.launchers import RayLauncher, launching
 >>> from htc.multipath_study import MultipathStudyConfig, run
 >>> with launching(RayLauncher(address="auto")):  # doctest: +SKIP
-...     run(MultipathStudyConfig(seeds=20, out="/shared/runs/htc-multipath"), console)
+...     run(MultipathStudyConfig(seeds=20, out="runs/htc-multipath"), console)
 
 ``ray`` and ``submitit`` are optional extras (``pip install 'htc[ray]'``, ``'htc[submitit]'``), imported
 only when a launcher of theirs runs.
@@ -43,6 +43,13 @@ class RunsFailed(RuntimeError):
 def _short(err: BaseException) -> str:
     text = f"{type(err).__name__}: {err}".strip()
     return text if len(text) <= 600 else text[:600] + " …"
+
+
+def _call_in(cwd: str, fn: Callable, *args):
+    """``fn(*args)`` run from ``cwd``, the driver's folder: relative paths (``--out``, a model folder)
+    then mean on every node what they mean to the driver (on a filesystem mounted at the same path)."""
+    os.chdir(cwd)
+    return fn(*args)
 
 
 def _need(module: str):
@@ -84,7 +91,7 @@ class RayLauncher:
         opts = {"num_cpus": self.cpus_per_run, "max_retries": self.retries, "retry_exceptions": True}
         if self.memory_gb:
             opts["memory"] = int(self.memory_gb * 2**30)
-        task = ray.remote(**opts)(fn)
+        task, cwd = ray.remote(**opts)(_call_in), os.getcwd()
         # an argument shared by several runs (features, a cache path) goes to the object store once
         seen: dict[int, int] = {}
         for args in calls.values():
@@ -99,7 +106,7 @@ class RayLauncher:
         while pending or inflight:
             while pending and len(inflight) < (jobs or len(calls)):
                 key, args = pending.pop(0)
-                inflight[task.remote(*(stored.get(id(a), a) for a in args))] = key
+                inflight[task.remote(cwd, fn, *(stored.get(id(a), a) for a in args))] = key
             ready, _ = ray.wait(list(inflight), num_returns=1)
             for ref in ready:
                 key = inflight.pop(ref)
@@ -152,14 +159,14 @@ class SubmititLauncher:
 
     def map(self, fn: Callable, calls: dict, jobs: int = 0, on_done: Callable | None = None) -> dict:
         """``{key: fn(*args)}`` for ``calls = {key: args}``, at most ``jobs`` in flight (0: all)."""
-        ex = self.executor()
+        ex, cwd = self.executor(), os.getcwd()
         pending = [(key, args, 0) for key, args in calls.items()]
         inflight: list = []
         results, failures = {}, {}
         while pending or inflight:
             while pending and len(inflight) < (jobs or len(calls)):
                 key, args, tries = pending.pop(0)
-                job = ex.submit(fn, *args)
+                job = ex.submit(_call_in, cwd, fn, *args)
                 if self.cluster != "slurm":  # no shared filesystem to wait for: a job without a result died
                     job._results_timeout_s = 0
                 inflight.append((job, key, args, tries))

@@ -92,9 +92,10 @@ def ray_local():
         ray.shutdown()
 
 
-def test_ray_retries_a_killed_run_and_reports_one_that_keeps_failing(tmp_path, ray_local):
+def test_ray_retries_a_killed_run_and_reports_one_that_keeps_failing(tmp_path, ray_local, monkeypatch):
     _by_value()
-    calls = {"a": (str(tmp_path / "a.killed"), 1), "b": (str(tmp_path / "b.killed"), 2)}
+    monkeypatch.chdir(tmp_path)  # relative paths mean in the workers what they mean here
+    calls = {"a": ("a.killed", 1), "b": ("b.killed", 2)}
     assert RayLauncher(retries=1).map(_die_once, calls) == {"a": 1, "b": 2}
     assert (tmp_path / "a.killed").exists()
     with pytest.raises(RunsFailed, match="run 7 broke") as e:

@@ -69,9 +69,10 @@ def ray_local():
         ray.shutdown()
 
 
-def test_ray_retries_a_killed_run(tmp_path, ray_local):
+def test_ray_retries_a_killed_run(tmp_path, ray_local, monkeypatch):
     _by_value()
-    assert RayLauncher(retries=1).map(_die_once, {"a": (str(tmp_path / "a.killed"), 1)}) == {"a": 1}
+    monkeypatch.chdir(tmp_path)  # relative paths mean in the workers what they mean here
+    assert RayLauncher(retries=1).map(_die_once, {"a": ("a.killed", 1)}) == {"a": 1}
     assert (tmp_path / "a.killed").exists()
     with pytest.raises(RunsFailed, match="1 run"):
         RayLauncher(retries=0).map(_die_once, {"b": (str(tmp_path / "b.killed"), 2)})
