@@ -24,15 +24,24 @@ The script checks that every method produces the same text, then prints seconds,
 and each method's speed against ``generate``, all measured in this run (``--repeats k``: the best of
 k rounds, round robin over the methods).
 
+It also measures, in the same run and on the same threads, the machine's limit for this work: the
+throughput of one dense matmul (``batch × k`` by ``k × k``) with the FLOPs of one decoding step of the
+whole batch (every linear layer and the LM head, plus attention over the mean attended length), and
+prints each method's tokens per second as a fraction of the tokens per second that rate allows
+("of roofline"). The bound is optimistic for the decoders: rows that finish early leave the batch, so
+later steps are smaller than ``batch`` rows.
+
     python benchmarks/critkl_generation.py                                    # batch 1, 32, 256
     python benchmarks/critkl_generation.py --batch-sizes 32 --threads 2 --repeats 3
     python benchmarks/critkl_generation.py --arch llama --batch-sizes 32
+    python benchmarks/critkl_generation.py --batch-sizes 32 --threads 1 --profile
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -161,6 +170,45 @@ def generate_compiled(model, problems: list[Problem], batch_size: int, step) -> 
     return texts
 
 
+def flops_per_token(model, problems: list[Problem], texts: list[str]) -> tuple[float, float]:
+    """(FLOPs of one generated token, the mean number of positions it attends to) for ``texts``
+    generated from ``problems``: 2 per multiply-add of every linear layer and the LM head, plus 4·d per
+    attended position per layer (scores and the weighted sum)."""
+    from transformers.pytorch_utils import Conv1D
+
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Linear, Conv1D)))
+    c = model.config
+    attended = tokens = 0
+    for p, t in zip(problems, texts, strict=True):
+        s, k = len(encode(p.prompt)), len(t)
+        attended += k * s + k * (k + 1) // 2  # token j of the continuation sees s + j + 1 positions
+        tokens += k
+    context = attended / max(tokens, 1)
+    return 2 * weights + 4 * c.num_hidden_layers * c.hidden_size * context, context
+
+
+def dense_matmul(step_flops: float, batch: int, repeats: int) -> dict:
+    """The best time of one ``batch × k`` by ``k × k`` float32 matmul with ``step_flops`` FLOPs
+    (k = sqrt(step_flops / 2·batch)), on the current torch threads, and its FLOP rate."""
+    k = max(1, round(math.sqrt(step_flops / (2 * batch))))
+    a, b = torch.randn(batch, k), torch.randn(k, k)
+    out = torch.empty(batch, k)
+    for _ in range(20):
+        torch.mm(a, b, out=out)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        torch.mm(a, b, out=out)
+    n = max(10, int(0.3 / max((time.perf_counter() - t0) / 10, 1e-7)))  # about 0.3 s per round
+    best = float("inf")
+    for _ in range(max(repeats, 3)):
+        t = time.perf_counter()
+        for _ in range(n):
+            torch.mm(a, b, out=out)
+        best = min(best, (time.perf_counter() - t) / n)
+    flops = 2.0 * batch * k * k
+    return {"shape": [batch, k, k], "flops": flops, "seconds": best, "gflops_per_s": flops / best / 1e9}
+
+
 def measure(model, problems, batch_size: int, repeats: int, recompute: bool, compile_step: bool = False
             ) -> list[dict]:
     """One row per method: name, seconds (best of ``repeats``), tokens, identical outputs."""
@@ -198,8 +246,15 @@ def measure(model, problems, batch_size: int, repeats: int, recompute: bool, com
         t0 = time.perf_counter()
         texts["recompute whole prefix per token (official)"] = generate_recompute(model, problems, batch_size)
         best["recompute whole prefix per token (official)"] = time.perf_counter() - t0
-    return [{"method": name, "seconds": best[name], "tokens": sum(map(len, texts[name])),
+    rows = [{"method": name, "seconds": best[name], "tokens": sum(map(len, texts[name])),
              "identical": sum(a == b for a, b in zip(texts[name], exact, strict=True))} for name in best]
+    per_token, context = flops_per_token(model, problems, exact)
+    mm = dense_matmul(per_token * batch_size, batch_size, repeats)
+    roof = {"flops_per_token": per_token, "mean_context": context, "matmul": mm,
+            "tokens_per_s": batch_size / mm["seconds"]}
+    for r in rows:
+        r["roofline_fraction"] = r["tokens"] / r["seconds"] / roof["tokens_per_s"]
+    return rows, roof
 
 
 def main() -> None:
@@ -217,6 +272,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1,
                     help="best of this many timed rounds over the methods (the recompute baseline runs once)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print where the lean GPT-2 step spends its time (torch.profiler, by operator)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -233,15 +290,32 @@ def main() -> None:
           f"torch threads {torch.get_num_threads()}, best of {args.repeats}")
     for b in args.batch_sizes:
         problems = eval_set(args.digits, "identical", size=max(b, args.problems), seed=0)
-        rows = measure(model, problems, b, args.repeats, args.recompute, args.compile)
+        rows, roof = measure(model, problems, b, args.repeats, args.recompute, args.compile)
         base = rows[0]["seconds"]
         print(f"\nbatch {b}: {len(problems)} problems, {rows[0]['tokens']} generated tokens")
-        print(f"{'method':<52}{'seconds':>9}{'tokens/s':>10}{'vs generate':>13}{'identical':>11}")
+        print(f"{'method':<52}{'seconds':>9}{'tokens/s':>10}{'vs generate':>13}{'identical':>11}"
+              f"{'of roofline':>13}")
         for r in rows:
             r["speedup_vs_generate"] = base / r["seconds"]
             print(f"{r['method']:<52}{r['seconds']:>9.2f}{r['tokens'] / r['seconds']:>10.0f}"
-                  f"{r['speedup_vs_generate']:>12.2f}x{r['identical']:>7}/{len(problems)}")
-        report["batches"].append({"batch_size": b, "problems": len(problems), "methods": rows})
+                  f"{r['speedup_vs_generate']:>12.2f}x{r['identical']:>7}/{len(problems)}"
+                  f"{r['roofline_fraction']:>12.1%}")
+        mm = roof["matmul"]
+        print(f"roofline: a step of {b} row(s) is {mm['flops'] / 1e6:.2f} MFLOP ({roof['flops_per_token'] / 1e6:.3f} "
+              f"per token, mean attended length {roof['mean_context']:.0f}); one dense matmul "
+              f"{mm['shape'][0]}×{mm['shape'][1]} @ {mm['shape'][1]}×{mm['shape'][2]} with those FLOPs takes "
+              f"{mm['seconds'] * 1e3:.3f} ms ({mm['gflops_per_s']:.1f} GFLOP/s): at most "
+              f"{roof['tokens_per_s']:,.0f} tokens/s")
+        report["batches"].append({"batch_size": b, "problems": len(problems), "methods": rows,
+                                  "roofline": roof})
+        if args.profile and pick_decoder(model) == "gpt2":
+            from torch.profiler import ProfilerActivity, profile
+
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                generate(model, problems, batch_size=b, decoder="gpt2")
+            print(f"\nwhere decoder='gpt2' spends its time at batch {b} (torch.profiler, which adds its own "
+                  "cost per operator):")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
