@@ -173,7 +173,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         Training: at most ``epochs`` passes over the data in shuffled batches, AdamW at ``lr``
         (peak of the warmup/decay schedule) with ``weight_decay``, a head of ``hidden`` units and
         ``dropout``. Defaults are the paper's head (792 units, lr 1e-3, dropout 0.1, decay 0.01,
-        batches of 32, 30 epochs); a few hundred documents want a higher ``lr`` (1e-2). With a
+        batches of 32), at most 30 epochs with early stopping (the paper's configs: 20); a few
+        hundred documents want a higher ``lr`` (1e-2). With a
         sparse ``X`` (e.g. ``TfidfVectorizer``) the first layer is sparse
         (:class:`htc.training.sparse.SparseHead`: ``EmbeddingBag`` + lazy Adam on the rows a batch
         touches, no weight decay on it), so its cost grows with the non-zeros, not the width of ``X``; its

@@ -82,7 +82,8 @@ class TrainConfig:
     embed_precision: str = setting("auto", "precision of the frozen encoder: auto (bf16 on a CPU with "
                                    "native bf16, 2x faster, else fp32), fp32 or bf16",
                                    ("auto", "fp32", "bf16"))
-    epochs: int = setting(30, "maximum training epochs")
+    epochs: int = setting(30, "maximum training epochs, with early stopping (the paper's configs: 20, "
+                          "htc reproduce's maximum)")
     batch_size: int = setting(32, "documents per batch")
     lr_head: float = setting(1e-3, "learning rate of the head")
     lr_encoder: float = setting(2e-5, "learning rate of a fine-tuned encoder")
