@@ -47,6 +47,11 @@ FIGURES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "docs/critkl-results.md", "33",
         (r"about " + NUM + r" min for 1,500 steps", r"take about " + NUM + r" min", r"about " + NUM
          + r" min of training for N = 3", r"about \d+ min \(" + NUM + r" of training")),
+    "htc: the paper's training epochs (the official configs' end_epoch)": (
+        "docs/htc-results.md", "20",
+        (r"Runs use (?P<v>\d+) epochs, the official configs' `end_epoch`",
+         r"paper's official configs train (?P<v>\d+) epochs", r"batch 32, (?P<v>\d+) epochs \(the paper's\)",
+         r"paper's schedule \(batch 32, (?P<v>\d+) epochs\)", r"the paper's (?:official )?configs: (?P<v>\d+)")),
 }
 
 
