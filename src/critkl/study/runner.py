@@ -145,6 +145,18 @@ def _rl_note(folder: Path, rec: dict) -> str:
 
 def run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
             console=None) -> list[tuple[Arm, int, Path]]:
+    """:func:`_run_all` holding the study folder (:func:`critkl.run_folder.claim`): ``run.json`` records
+    it as a ``critkl study`` folder; a second study on the same folder, or a folder of another command,
+    is refused. Each run also holds its own folder."""
+    from ..run_folder import RUN_FILE, claim
+
+    with claim(out, "critkl study") as folder:
+        folder.record(new=not (Path(out) / RUN_FILE).is_file())
+        return _run_all(base, arms, seeds, out, jobs, console)
+
+
+def _run_all(base: dict, arms: list[Arm], seeds: int, out: Path, jobs: int = 0,
+             console=None) -> list[tuple[Arm, int, Path]]:
     """Train every (arm, seed) not yet finished; returns ``(arm, seed, run folder)`` for all.
 
     With a ``console``, says what it starts and reports the progress of all runs (episodes done, the latest
