@@ -168,3 +168,38 @@ def test_a_study_through_submitit_equals_the_local_pool(two_by_two, local_result
 @pytest.mark.slow  # > 60 s: a local Ray instance and a tiny study of 4 runs
 def test_a_study_through_ray_equals_the_local_pool(two_by_two, local_results, ray_local):
     assert _timeless(two_by_two("ray", RayLauncher(cpus_per_run=1))) == local_results
+
+
+def _train_killed_once(cfg, cache):
+    """A study's run whose process is killed once, after its first checkpoint and before it finishes."""
+    import threading
+    import time
+
+    from critkl.study.runner import _train_one
+
+    folder = Path(cfg.out_dir)
+    marker = folder.parent / f"{folder.name}.killed"
+    if not marker.exists():
+        def kill_after_first_checkpoint() -> None:
+            while not (folder / "checkpoint.pt").exists():
+                time.sleep(0.02)
+            if not (folder / "final").exists():
+                marker.write_text("killed after its first checkpoint")
+                os._exit(1)
+
+        threading.Thread(target=kill_after_first_checkpoint, daemon=True).start()
+    return _train_one(cfg, cache)
+
+
+@pytest.mark.slow  # a tiny study of 4 runs through submitit, each run killed once
+def test_a_study_whose_runs_are_killed_midway_resumes_them_and_equals_the_local_pool(
+        two_by_two, local_results, tmp_path, monkeypatch):
+    pytest.importorskip("submitit")
+    from critkl.study import runner
+
+    _by_value()
+    monkeypatch.setattr(runner, "_train_one", _train_killed_once)
+    sub = SubmititLauncher(tmp_path / "jobs", cluster="local", retries=1, poll_s=0.2)
+    assert _timeless(two_by_two("killed", sub)) == local_results
+    killed = list(tmp_path.parent.glob("killed*/runs/*/seed*.killed"))
+    assert killed, "no run was killed: the test checked nothing"
