@@ -213,6 +213,10 @@ def _lock(out: Path, kind: str) -> int:
             os.close(fd)
             raise RunFolderError(f"{out} is in use by another run ({_describe(holder)}); one run writes a folder "
                                  "at a time: wait for it to end or give another --out") from None
+        except OSError as e:  # a file system without locks (some network ones): run, and say so
+            print(f"{out}: cannot lock the run folder ({e.strerror or e}); running without the one-writer check",
+                  file=sys.stderr, flush=True)
+            return fd
         try:  # the file may have been removed by the run that held it, between our open and lock
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:

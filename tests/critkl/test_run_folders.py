@@ -505,3 +505,20 @@ def test_any_run_folder_content_gives_a_kind_or_a_clear_refusal(run, config):
 
         shutil.rmtree(folder)
     assert kind is None or isinstance(kind, str)
+
+
+def test_a_file_system_without_locks_runs_and_says_so(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = tmp_path / "run"
+    with claim(out, "critkl pretrain") as run:
+        run.record(new=True)
+        (out / "log.jsonl").write_text("{}\n")
+    assert "cannot lock the run folder (No locks available); running without the one-writer check" in \
+        capsys.readouterr().err
+    assert json.loads((out / RUN_FILE).read_text())["kind"] == "critkl pretrain"

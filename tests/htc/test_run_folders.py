@@ -418,3 +418,21 @@ def test_any_run_folder_content_gives_a_kind_or_a_clear_refusal(tmp_path_factory
         assert str(err).startswith(f"{folder / RUN_FILE}: damaged"), err
         return
     assert kind is None or isinstance(kind, str)
+
+
+def test_a_file_system_without_locks_runs_and_says_so(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    from htc.run_folder import claim
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = tmp_path / "run"
+    with claim(out, "htc train") as run:
+        run.record(new=True)
+        (out / "log.jsonl").write_text("{}\n")
+    assert "cannot lock the run folder (No locks available)" in capsys.readouterr().err
+    assert json.loads((out / RUN_FILE).read_text())["kind"] == "htc train"
