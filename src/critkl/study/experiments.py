@@ -13,31 +13,12 @@ the gpu scale is the paper's setting (Table 3) from a model pre-trained on N = 7
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .arm import Arm
 
 RL_EXPERIMENTS = ("regime-pilot", "mechanism", "kl-strength", "prioritized-kl", "beta-sweep", "pretraining-levels", "engine-check")
 EXPERIMENTS = ("pretraining", "certainty", *RL_EXPERIMENTS)
 SCALES = ("cpu", "gpu")
 BETAS = (10, 50, 150, 500, 1000, 10000)
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One configuration of an experiment: a name, a legend label, RLConfig overrides, and at most how
-    many seeds it runs (``None``: as many as the study asks for)."""
-
-    name: str
-    label: str
-    overrides: dict = field(default_factory=dict)
-    max_seeds: int | None = None
-
-    def seeds(self, requested: int) -> int:
-        """Seeds this arm runs when the study asks for ``requested``.
-
-        >>> Arm("a", "a", max_seeds=4).seeds(12), Arm("b", "b").seeds(12)
-        (4, 12)
-        """
-        return requested if self.max_seeds is None else min(requested, self.max_seeds)
 
 
 def study_model(scale: str, n: int) -> str:

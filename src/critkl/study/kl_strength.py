@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .aggregate import HELDOUT, paired, read_log, run_summary, t_half_width
-from .experiments import Arm
+from .arm import Arm
 from .power import judge, power_sentence
 from .report import MIN_SEEDS_FOR_BANDS, new_figure, save_figure
 

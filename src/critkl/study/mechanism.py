@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .aggregate import HELDOUT, read_log
-from .experiments import Arm
+from .arm import Arm
 from .power import binomial_se, gain_interval, holm, judge
 from .regime_pilot import GROUP
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .aggregate import HELDOUT, read_log
-from .experiments import Arm
+from .arm import Arm
 from .power import binomial_se, gain_interval
 from .report import plot_accuracy
 

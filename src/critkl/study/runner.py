@@ -18,7 +18,7 @@ from pathlib import Path
 from ..configbase import field_defaults
 from ..rl.config import RLConfig, config_diff
 from .aggregate import HELDOUT, read_log
-from .experiments import Arm
+from .arm import Arm
 
 
 def run_dir(out: Path, arm: Arm, seed: int) -> Path:
