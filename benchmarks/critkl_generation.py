@@ -25,8 +25,8 @@ and each method's speed against ``generate``, all measured in this run (``--repe
 k rounds, round robin over the methods).
 
 It also measures, in the same run and on the same threads, the machine's limit for this work: the
-throughput of one dense matmul (``batch × k`` by ``k × k``) with the FLOPs of one decoding step of the
-whole batch (every linear layer and the LM head, plus attention over the mean attended length), and
+throughput of one dense matmul (``batch × k`` by ``k × k``, timed after every method of every round,
+best of all) with the FLOPs of one decoding step of the whole batch (every linear layer and the LM head, plus attention over the mean attended length), and
 prints each method's tokens per second as a fraction of the tokens per second that rate allows
 ("of roofline"). The bound is optimistic for the decoders: rows that finish early leave the batch, so
 later steps are smaller than ``batch`` rows.
@@ -187,31 +187,38 @@ def flops_per_token(model, problems: list[Problem], texts: list[str]) -> tuple[f
     return 2 * weights + 4 * c.num_hidden_layers * c.hidden_size * context, context
 
 
-def dense_matmul(step_flops: float, batch: int, repeats: int) -> dict:
-    """The best time of one ``batch × k`` by ``k × k`` float32 matmul with ``step_flops`` FLOPs
-    (k = sqrt(step_flops / 2·batch)), on the current torch threads, and its FLOP rate."""
-    k = max(1, round(math.sqrt(step_flops / (2 * batch))))
-    a, b = torch.randn(batch, k), torch.randn(k, k)
-    out = torch.empty(batch, k)
-    for _ in range(20):
-        torch.mm(a, b, out=out)
-    t0 = time.perf_counter()
-    for _ in range(10):
-        torch.mm(a, b, out=out)
-    n = max(10, int(0.3 / max((time.perf_counter() - t0) / 10, 1e-7)))  # about 0.3 s per round
-    best = float("inf")
-    for _ in range(max(repeats, 3)):
+class DenseMatmul:
+    """One ``batch × k`` by ``k × k`` float32 matmul with ``step_flops`` FLOPs (k = sqrt(step_flops /
+    2·batch)), on the current torch threads. Each :meth:`sample` times about 0.3 s of them; the
+    benchmark samples it between the methods, so it sees the machine as they do, and keeps the best."""
+
+    def __init__(self, step_flops: float, batch: int) -> None:
+        k = max(1, round(math.sqrt(step_flops / (2 * batch))))
+        self.a, self.b, self.out = torch.randn(batch, k), torch.randn(k, k), torch.empty(batch, k)
+        self.shape, self.flops = [batch, k, k], 2.0 * batch * k * k
+        for _ in range(20):
+            torch.mm(self.a, self.b, out=self.out)
+        t0 = time.perf_counter()
+        for _ in range(10):
+            torch.mm(self.a, self.b, out=self.out)
+        self.n = max(10, int(0.3 / max((time.perf_counter() - t0) / 10, 1e-7)))
+        self.best = float("inf")
+
+    def sample(self) -> None:
         t = time.perf_counter()
-        for _ in range(n):
-            torch.mm(a, b, out=out)
-        best = min(best, (time.perf_counter() - t) / n)
-    flops = 2.0 * batch * k * k
-    return {"shape": [batch, k, k], "flops": flops, "seconds": best, "gflops_per_s": flops / best / 1e9}
+        for _ in range(self.n):
+            torch.mm(self.a, self.b, out=self.out)
+        self.best = min(self.best, (time.perf_counter() - t) / self.n)
+
+    def result(self) -> dict:
+        return {"shape": self.shape, "flops": self.flops, "seconds": self.best,
+                "gflops_per_s": self.flops / self.best / 1e9}
 
 
 def measure(model, problems, batch_size: int, repeats: int, recompute: bool, compile_step: bool = False
-            ) -> list[dict]:
-    """One row per method: name, seconds (best of ``repeats``), tokens, identical outputs."""
+            ) -> tuple[list[dict], dict]:
+    """One row per method (name, seconds (best of ``repeats``), tokens, identical outputs, fraction of
+    the roofline) and the roofline: the FLOPs per token and the dense matmul's time and rate."""
     gpt2 = pick_decoder(model) == "gpt2"
     methods = {
         "transformers generate, stop rules": lambda: generate_hf(model, problems, batch_size),
@@ -237,19 +244,21 @@ def measure(model, problems, batch_size: int, repeats: int, recompute: bool, com
         best[name + " (1st call)"] = time.perf_counter() - t0
         methods[name] = lambda: generate_compiled(model, problems, batch_size, step)
         best[name] = float("inf")
+    per_token, context = flops_per_token(model, problems, exact)
+    matmul = DenseMatmul(per_token * batch_size, batch_size)
     for _ in range(repeats):  # round robin, so a busy spell of the machine hits every method alike
         for name, fn in methods.items():
             t0 = time.perf_counter()
             texts[name] = fn()
             best[name] = min(best[name], time.perf_counter() - t0)
+            matmul.sample()
     if recompute:
         t0 = time.perf_counter()
         texts["recompute whole prefix per token (official)"] = generate_recompute(model, problems, batch_size)
         best["recompute whole prefix per token (official)"] = time.perf_counter() - t0
     rows = [{"method": name, "seconds": best[name], "tokens": sum(map(len, texts[name])),
              "identical": sum(a == b for a, b in zip(texts[name], exact, strict=True))} for name in best]
-    per_token, context = flops_per_token(model, problems, exact)
-    mm = dense_matmul(per_token * batch_size, batch_size, repeats)
+    mm = matmul.result()
     roof = {"flops_per_token": per_token, "mean_context": context, "matmul": mm,
             "tokens_per_s": batch_size / mm["seconds"]}
     for r in rows:
@@ -311,11 +320,19 @@ def main() -> None:
         if args.profile and pick_decoder(model) == "gpt2":
             from torch.profiler import ProfilerActivity, profile
 
+            t0 = time.perf_counter()
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 generate(model, problems, batch_size=b, decoder="gpt2")
+            wall = time.perf_counter() - t0
+            ops = prof.key_averages()
+            own = sum(e.self_cpu_time_total for e in ops) / 1e6
             print(f"\nwhere decoder='gpt2' spends its time at batch {b} (torch.profiler, which adds its own "
-                  "cost per operator):")
-            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+                  f"cost per operator): {wall:.2f} s profiled, of which {own:.2f} s inside operators "
+                  f"({own / wall:.0%}; the rest is Python between them and the profiler)")
+            print(ops.table(sort_by="self_cpu_time_total", row_limit=15))
+            report["batches"][-1]["profile"] = {"wall_seconds": wall, "operator_seconds": own, "top": [
+                {"operator": e.key, "self_seconds": e.self_cpu_time_total / 1e6, "calls": e.count}
+                for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:15]]}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
