@@ -26,6 +26,7 @@ from critkl.run_folder import (
     atomic_path,
     claim,
     folder_kind,
+    writable_target,
     write_text_atomic,
 )
 from critkl.tokenizer import CharTokenizer
@@ -247,10 +248,14 @@ def test_two_writers_of_one_file_never_mix_their_data(tmp_path):
 
 
 def test_atomic_writes_refuse_special_files_and_write_through_links(tmp_path):
-    for special in ("/dev/full", "/dev/null"):
-        with pytest.raises(ValueError, match=f"{special}: not a regular file \\(a character device\\)"):
-            write_text_atomic(Path(special), "x")
-        assert Path(special).is_char_device()
+    # /dev/full is only checked, never written: a writer that replaced special files would replace it
+    with pytest.raises(ValueError, match="/dev/full: not a regular file \\(a character device\\)"):
+        writable_target("/dev/full")
+    fifo = tmp_path / "pipe"  # a special file of the test's own
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=f"{fifo}: not a regular file \\(a named pipe\\)"):
+        write_text_atomic(fifo, "x")
+    assert fifo.is_fifo()
     with pytest.raises(ValueError, match="not a regular file \\(a folder\\)"):
         write_text_atomic(tmp_path, "x")
     target = tmp_path / "real.json"
@@ -259,10 +264,11 @@ def test_atomic_writes_refuse_special_files_and_write_through_links(tmp_path):
     link.symlink_to(target)
     write_text_atomic(link, "new")
     assert link.is_symlink() and target.read_text() == "new"
-    res = runner.invoke(app, ["pretrain", "--out", "/dev/null"])
-    _error(res, "/dev/null: not a folder")
-    with pytest.raises(ValueError), atomic_path(Path("/dev/full")):
+    res = runner.invoke(app, ["pretrain", "--out", str(fifo)])
+    _error(res, f"{fifo}: not a folder")
+    with pytest.raises(ValueError), atomic_path(fifo):
         pass
+    assert fifo.is_fifo()
 
 
 def test_a_write_cut_short_leaves_the_file_and_no_temporary(tmp_path):

@@ -20,7 +20,7 @@ import torch
 from typer.testing import CliRunner
 
 from htc.cli import app, save_npy_atomic
-from htc.run_folder import LOCK_FILE, RUN_FILE, folder_kind
+from htc.run_folder import LOCK_FILE, RUN_FILE, folder_kind, writable_target
 from htc.taxonomy import Taxonomy, TaxonomyError
 from tests.htc.test_cli import toy_folder
 from tests.htc.test_kill_resume import ENV, dataset, finish, mid_epoch_state, train_cmd
@@ -187,9 +187,13 @@ def test_evaluate_refuses_a_special_file_and_writes_through_a_link(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"token": ["x"], "label": ["A1"]}\n')
     args = ["evaluate", "-t", str(tmp_path / "t.taxonomy"), "--gold", str(gold), "--pred", str(gold)]
-    for special in ("/dev/full", "/dev/null"):
-        _error(runner.invoke(app, [*args, "--out", special]), f"{special}: not a regular file")
-        assert Path(special).is_char_device()
+    # /dev/full is only checked, never written: a writer that replaced special files would replace it
+    with pytest.raises(ValueError, match="/dev/full: not a regular file \\(a character device\\)"):
+        writable_target("/dev/full")
+    fifo = tmp_path / "pipe"  # a special file of the test's own
+    os.mkfifo(fifo)
+    _error(runner.invoke(app, [*args, "--out", str(fifo)]), f"{fifo}: not a regular file (a named pipe)")
+    assert fifo.is_fifo()
     target = tmp_path / "figures.json"
     target.write_text("{}")
     link = tmp_path / "link.json"
@@ -198,7 +202,8 @@ def test_evaluate_refuses_a_special_file_and_writes_through_a_link(tmp_path):
     assert link.is_symlink() and "metrics" in json.loads(target.read_text())
     _error(runner.invoke(app, [*args, "--out", str(tmp_path)]), "not a regular file (a folder)")
     with pytest.raises(ValueError, match="not a regular file"):
-        save_npy_atomic(Path("/dev/full"), np.zeros(3))
+        save_npy_atomic(fifo, np.zeros(3))
+    assert fifo.is_fifo()
 
 
 # --------------------------------------------------------------------------- 4. no traceback
