@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import warnings
 from pathlib import Path
@@ -15,9 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from htc._extras import missing_extra
+from htc._extras import missing_extra, require
 from htc.cli_config import build_config, config_options
-from htc.data import DataError, atomic_write, read_jsonl
+from htc.data import DataError, read_jsonl, write_json_atomic
 from htc.run_folder import run_folder_command
 from htc.taxonomy import Taxonomy, TaxonomyError
 from htc.train_config import TrainConfig
@@ -53,14 +52,6 @@ def friendly_errors(fn):
             raise typer.Exit(2) from None
 
     return wrapper
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON so that a crash never leaves a truncated file in place (umask permissions)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, suffix=".json") as fh:
-        json.dump(obj, fh, indent=2)
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
@@ -510,6 +501,7 @@ def multipath_study(
     results-debtags.json)."""
     from htc.multipath_study import MultipathStudyConfig, run
 
+    require("htc multipath-study", "sklearn", extra="study")  # before any run is launched
     with _launching(launcher, out, address, cpus_per_run, mem_gb, partition, time_min, retries,
                     submitit_cluster):
         run(MultipathStudyConfig(seeds=seeds, train=train_docs, test=test_docs, out=str(out),

@@ -18,7 +18,6 @@ Example
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import json
 import os
@@ -34,6 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from htc.taxonomy import Taxonomy
+from htc.text_files import open_bytes as _open_bytes
+from htc.text_files import undecodable as _undecodable
 
 
 class DataError(ValueError):
@@ -169,11 +170,6 @@ def read_texts(path: str | os.PathLike, *, text_key: str = "token") -> list[str]
     return texts
 
 
-def _open_bytes(path: str):
-    """``path`` opened for reading bytes; a ``.gz`` file is decompressed on the fly."""
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
-
-
 def _lines(path: str):
     """``(line number, line)`` of the non-blank lines (a ``.gz`` file decompressed); ``DataError``
     if the file is missing, is not readable, is damaged, or is not UTF-8 (naming the first line
@@ -196,21 +192,6 @@ def _lines(path: str):
                             line=line or lineno + 1) from None
         except (OSError, EOFError, zlib.error) as err:  # a damaged or truncated .gz
             raise DataError(f"cannot read ({err})", path=path, line=lineno + 1) from None
-
-
-def _undecodable(path: str) -> tuple[int | None, int]:
-    """The 1-based line and byte of the first byte sequence of ``path`` that is not UTF-8."""
-    with _open_bytes(path) as fh:
-        data = fh.read()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        start = data.rfind(b"\n", 0, err.start) + 1
-        # text mode also ends lines at a lone carriage return
-        line = data.count(b"\n", 0, err.start) + data.count(b"\r", 0, err.start) \
-            - data.count(b"\r\n", 0, err.start) + 1
-        return line, err.start - max(start, data.rfind(b"\r", 0, err.start) + 1) + 1
-    return None, 0
 
 
 def _parse_object(raw: str) -> dict:
@@ -326,3 +307,11 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = "") -> Iterator[TextI
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON through :func:`atomic_write`: a crash never leaves a truncated
+    file in place (permissions follow the umask)."""
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    with atomic_write(path, suffix=".json") as fh:
+        json.dump(obj, fh, indent=2)

@@ -42,8 +42,8 @@ from htc.decoding import METHODS, decode
 from htc.decoding.tuning import selection_score
 from htc.metrics import hierarchical_f1_score
 from htc.metrics.validation import _label_rows, as_indicator
-from htc.stats import end_labels
 from htc.taxonomy import Taxonomy
+from htc.train_config import AUTO_MULTI_PATH, AUTO_SINGLE_PATH, auto_loss  # noqa: F401  (re-exported)
 
 try:  # scikit-learn and torch come with the extra htc[train], not with htc's core
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -58,29 +58,6 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, **kwargs)
 
 require("htc.estimator", "torch")  # found, not imported: fit and predict_proba import it
-
-#: the single-path loss ``loss="auto"`` picks (tree, one path per document)
-AUTO_SINGLE_PATH = "conditional_softmax_la"
-#: the loss ``loss="auto"`` picks otherwise (DAG, several paths, or a document without labels)
-AUTO_MULTI_PATH = "conditional_sigmoid"
-
-
-def auto_loss(taxonomy: Taxonomy, y) -> str:
-    """The loss ``loss="auto"`` trains for targets ``y`` (ancestor-closed indicator).
-
-    ``conditional_softmax_la`` (the paper's best loss on single-path data) when the taxonomy is a
-    tree and every document has exactly one path; ``conditional_sigmoid`` otherwise: it models each
-    label given its parent, so it takes DAGs, several paths and empty label sets natively, while a
-    softmax over siblings can represent neither several paths nor no label at all.
-
-    >>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
-    >>> auto_loss(tax, tax.indicator([["A1"], ["B"]])), auto_loss(tax, tax.indicator([["A1", "B"]]))
-    ('conditional_softmax_la', 'conditional_sigmoid')
-    """
-    paths = np.diff(end_labels(y, taxonomy).indptr)
-    if taxonomy.is_tree and len(paths) and (paths == 1).all():
-        return AUTO_SINGLE_PATH
-    return AUTO_MULTI_PATH
 
 
 def _label_lists(y):

@@ -262,7 +262,7 @@ def markdown(cfg: MultipathStudyConfig, runs: list[dict], summary: dict, wall: f
 
 def run(cfg: MultipathStudyConfig, console: Console) -> dict:
     """Run every seed, write ``results.json``, ``README.md`` and ``multipath.png`` to ``cfg.out``."""
-    from htc.cli import write_json_atomic
+    from htc.data import write_json_atomic
 
     if cfg.corpus != "synthetic":
         return run_real(cfg, console)
@@ -413,7 +413,7 @@ def _real_seed_quiet(cfg: MultipathStudyConfig, corpus, seed: int) -> dict:
 def run_real(cfg: MultipathStudyConfig, console: Console) -> dict:
     """Every loss × decoder on the Debtags corpus over ``cfg.seeds`` seeded splits; writes
     ``results-debtags.json``, ``README-debtags.md`` and ``multipath-debtags.png`` to ``cfg.out``."""
-    from htc.cli import write_json_atomic
+    from htc.data import write_json_atomic
     from htc.debtags import load_debtags
     from htc.losses import LOSSES
 

@@ -240,7 +240,7 @@ class Taxonomy:
         except FileNotFoundError:
             raise TaxonomyError("file not found", path=path) from None
         except UnicodeDecodeError as err:
-            from htc.data import _undecodable
+            from htc.text_files import undecodable as _undecodable
 
             line, col = _undecodable(path)
             raise TaxonomyError(f"not UTF-8 text (byte {col} of the line: {err.reason})",

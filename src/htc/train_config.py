@@ -19,8 +19,12 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from htc.data import atomic_write
 from htc.decoding import METHODS
+from htc.stats import end_labels
+from htc.taxonomy import Taxonomy
 
 #: the losses of :mod:`htc.losses`, the encoders of :mod:`htc.encoders`, and what the single-path
 #: losses do with multi-path training documents (:mod:`htc.training.multipath`)
@@ -30,6 +34,31 @@ ENCODERS = ("tfidf", "frozen", "finetune")
 MULTI_PATH = ("split", "error", "first", "drop")
 #: model-selection scores of ``htc train`` (:attr:`TrainConfig.selection`)
 SELECTION = ("auto", "h_micro_f", "h_samples_f")
+
+
+#: the single-path loss ``loss="auto"`` picks (tree, one path per document)
+AUTO_SINGLE_PATH = "conditional_softmax_la"
+#: the loss ``loss="auto"`` picks otherwise (DAG, several paths, or a document without labels)
+AUTO_MULTI_PATH = "conditional_sigmoid"
+
+
+def auto_loss(taxonomy: Taxonomy, y) -> str:
+    """The loss ``loss="auto"`` trains for targets ``y`` (ancestor-closed indicator).
+
+    ``conditional_softmax_la`` (the paper's best loss on single-path data) when the taxonomy is a
+    tree and every document has exactly one path; ``conditional_sigmoid`` otherwise: it models each
+    label given its parent, so it takes DAGs, several paths and empty label sets natively, while a
+    softmax over siblings can represent neither several paths nor no label at all.
+
+    >>> tax = Taxonomy.from_paths([["A", "A1"], ["A", "A2"], ["B"]])
+    >>> auto_loss(tax, tax.indicator([["A1"], ["B"]])), auto_loss(tax, tax.indicator([["A1", "B"]]))
+    ('conditional_softmax_la', 'conditional_sigmoid')
+    """
+    paths = np.diff(end_labels(y, taxonomy).indptr)
+    if taxonomy.is_tree and len(paths) and (paths == 1).all():
+        return AUTO_SINGLE_PATH
+    return AUTO_MULTI_PATH
+
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -44,7 +73,7 @@ class TrainConfig:
     AdamW, warmup 10% then linear decay, gradient clipping 1.0, head lr 1e-3, encoder lr 2e-5,
     weight decay 0.01, model selection on dev micro-hF1 (top-down 0.5) for single-path data.
 
-    ``loss="auto"`` picks by the training data (:func:`htc.estimator.auto_loss`): the
+    ``loss="auto"`` picks by the training data (:func:`auto_loss`): the
     logit-adjusted conditional softmax on a tree where every document has one path, the
     conditional sigmoid otherwise; the run says which, and ``config.json`` keeps the loss trained.
 

@@ -257,7 +257,7 @@ class Trainer:
                                  "document")
         auto_notice = None
         if cfg.loss == "auto":  # picked by the training data; the config keeps the loss trained
-            from htc.estimator import auto_loss
+            from htc.train_config import auto_loss
 
             cfg.loss = auto_loss(self.taxonomy, train.y)
             n_multi_auto = int((np.diff(end_labels(train.y, self.taxonomy).indptr) > 1).sum())
