@@ -441,3 +441,15 @@ def test_a_file_system_without_locks_runs_and_says_so(tmp_path, monkeypatch, cap
         (out / "log.jsonl").write_text("{}\n")
     assert "cannot lock the run folder (No locks available)" in capsys.readouterr().err
     assert json.loads((out / RUN_FILE).read_text())["kind"] == "htc train"
+
+
+def test_a_new_run_in_a_used_folder_logs_only_itself(toy, trained, tmp_path):
+    import shutil
+
+    out = tmp_path / "again"
+    shutil.copytree(trained, out)
+    run_id = json.loads((out / RUN_FILE).read_text())["run_id"]
+    assert _train(toy, out).exit_code == 0  # a new run (no --resume) in a folder that held one
+    epochs = [json.loads(line)["epoch"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
+    assert json.loads((out / RUN_FILE).read_text())["run_id"] != run_id

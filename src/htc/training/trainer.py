@@ -342,6 +342,8 @@ class Trainer:
             if acc is not None:
                 acc.wait_for_everyone()
 
+        if self.out_dir and main and not resume:  # a new run: the log is its own, not appended to an older one
+            (self.out_dir / "log.jsonl").unlink(missing_ok=True)
         log = (self.out_dir / "log.jsonl").open("a") if self.out_dir and main else None
         scalars = ScalarWriter(self.out_dir) if cfg.tensorboard and self.out_dir and main else None
         bar = Progress(f"{cfg.loss}: training", total, unit="steps (at most: early stopping)",
