@@ -91,14 +91,17 @@ class RayLauncher:
         if self.memory_gb:
             opts["memory"] = int(self.memory_gb * 2**30)
         task, cwd = ray.remote(**opts)(_call_in), os.getcwd()
-        # an argument shared by several runs (features, a cache path) goes to the object store once
+        # an object shared by several runs (a config, features) goes to the object store once
         seen: dict[int, int] = {}
         for args in calls.values():
             for a in args:
                 seen[id(a)] = seen.get(id(a), 0) + 1
-        stored = {i: ray.put(a) for args in calls.values() for a in args
-                  if seen[id(a)] > 1 and not isinstance(a, (str, int, float, bool, type(None), Path))
-                  for i in [id(a)]}
+        stored: dict = {}
+        for args in calls.values():
+            for a in args:
+                small = isinstance(a, (str, int, float, bool, type(None), Path))
+                if seen[id(a)] > 1 and not small and id(a) not in stored:
+                    stored[id(a)] = ray.put(a)
         pending = list(calls.items())
         inflight: dict = {}
         results, failures = {}, {}
