@@ -104,11 +104,23 @@ def _load(model: str):
         fail(str(e))
 
 
+def _renamed(old: str, old_value, new: str, value, default):
+    """``value``, or the value given under the option's older name ``old`` (with a note on stderr; both
+    at once is an error). Older names stay one release."""
+    if old_value is None:
+        return value
+    if value != default:
+        fail(f"{old} is the older name of {new}; give one of them")
+    typer.echo(f"note: {old} is now {new}; the older name goes in the next release", err=True)
+    return old_value
+
+
 @app.command("eval-length")
 def eval_length(
     model: str = typer.Argument(None, help=_MODEL_HELP, show_default=False),
     model_option: str = typer.Option(None, "--model", hidden=True),
-    size: int = typer.Option(1000, help="Problems per cell (paper: 1000)."),
+    problems: int = typer.Option(1000, help="Problems per cell (paper: 1000)."),
+    size: int = typer.Option(None, "--size", hidden=True),
     temperature: float = typer.Option(1.0, help="Sampling temperature of the sampled rows."),
     sampled: bool = typer.Option(True, help="Also evaluate sampled decoding."),
     max_digits: int = typer.Option(0, help="N (0: read it from the model config)."),
@@ -131,7 +143,8 @@ def eval_length(
     from .progress import Progress, duration
 
     model = _model_of(model, model_option)
-    _require("--size", size >= 1, ">= 1", size)
+    size = _renamed("--size", size, "--problems", problems, 1000)
+    _require("--problems", size >= 1, ">= 1", size)
     _require("--extra-lengths", extra_lengths >= 1, ">= 1 (lengths N..N+k)", extra_lengths)
     _require("--max-digits", max_digits >= 0, ">= 0 (0: the model's own N)", max_digits)
     _require("--batch-size", batch_size >= 1, ">= 1", batch_size)
@@ -179,7 +192,8 @@ def certainty(
     model: str = typer.Argument(None, help=_MODEL_HELP, show_default=False),
     model_option: str = typer.Option(None, "--model", hidden=True),
     digits: int = typer.Option(..., "--digits", "-d", help="Operand length of the problems (N+1 in the paper)."),
-    samples: int = typer.Option(50, help="Generations (paper: 50)."),
+    problems: int = typer.Option(50, help="Problems, one greedy generation each (paper: 50)."),
+    samples: int = typer.Option(None, "--samples", hidden=True),
     temperature: float = typer.Option(1.0, help="Temperature of the certainty measures."),
     source: str = typer.Option("generated", help="generated (greedy outputs) or ground_truth."),
     max_digits: int = typer.Option(0, help="N (0: read it from the model config)."),
@@ -199,7 +213,8 @@ def certainty(
 
     model = _model_of(model, model_option)
     _require("--digits", digits >= 1, ">= 1", digits)
-    _require("--samples", samples >= 1, ">= 1", samples)
+    samples = _renamed("--samples", samples, "--problems", problems, 50)
+    _require("--problems", samples >= 1, ">= 1", samples)
     _require("--temperature", _finite_positive(temperature), "a finite number > 0", temperature)
     _require("--source", source in ("generated", "ground_truth"), "generated or ground_truth", repr(source))
     _require("--max-digits", max_digits >= 0, ">= 0 (0: the model's own N)", max_digits)

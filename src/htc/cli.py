@@ -162,6 +162,17 @@ def _resolved(proba: np.ndarray, taxonomy: Taxonomy, decoder: str,
     return res
 
 
+def _renamed(old: str, old_value, new: str, value, default):
+    """``value``, or the value given under the option's older name ``old`` (a note on stderr; both at
+    once is an error). Older names stay one release."""
+    if old_value is None:
+        return value
+    if value != default:
+        raise ValueError(f"{old} is the older name of {new}; give one of them")
+    err_console.print(f"note: {old} is now {new}; the older name goes in the next release", highlight=False)
+    return old_value
+
+
 @app.command()
 @friendly_errors
 def evaluate(
@@ -173,7 +184,8 @@ def evaluate(
                                 "greedy_leaf, argmax_leaf, optimal_hf (one path per document), "
                                 "optimal_hf_multi (several paths), optimal (picks by the data)"),
     threshold: float = typer.Option(0.5, help="threshold of the threshold/top_down decoders"),
-    beta: float = typer.Option(1.0, help="beta of the F-scores and of the optimal decoders"),
+    beta: float = typer.Option(1.0, "--f-beta", help="beta of the F-scores and of the optimal decoders"),
+    beta_older: float = typer.Option(None, "--beta", hidden=True),
     tune_on: Path = typer.Option(None, "--tune-on", help="dev gold JSONL: tune the decoder's "
                                  "threshold (threshold, top_down) or beta (optimal*) on it, then "
                                  "decode --proba with the best value"),
@@ -182,17 +194,21 @@ def evaluate(
     metric: str = typer.Option(None, help="metric --tune-on maximises: h_micro_f (default), "
                                "h_samples_f, h_macro_f, h_leaf_f, flat_micro_f, flat_macro_f, "
                                "c_micro_f, c_macro_f"),
-    out: Path = typer.Option(None, help="write every figure here as JSON"),
+    out: Path = typer.Option(None, "--json", help="write every figure to this JSON file"),
+    out_older: Path = typer.Option(None, "--out", hidden=True),
 ) -> None:
     """Score predictions (labels, or probabilities decoded here) with every metric.
 
     With ``--tune-on``/``--tune-proba`` the decoder's parameter is first tuned on a dev set; this
     is an option of ``evaluate`` rather than a command of its own because a tuned value only means
     something with the test decoding it feeds, so one call chooses it, applies it and records both.
-    The F-scores keep ``--beta``; tuning an optimal decoder changes only the decoder's beta.
+    The F-scores keep ``--f-beta``; tuning an optimal decoder changes only the decoder's beta.
     """
     from htc.decoding import decode
     from htc.metrics import report
+
+    beta = _renamed("--beta", beta_older, "--f-beta", beta, 1.0)
+    out = _renamed("--out", out_older, "--json", out, None)
 
     if (pred is None) == (proba is None):
         raise ValueError("give exactly one of --pred and --proba")

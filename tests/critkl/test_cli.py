@@ -13,7 +13,7 @@ runner = CliRunner()
 
 
 def test_eval_length_small(tmp_path):
-    res = runner.invoke(app, ["eval-length", "tiny-n3", "--size", "6", "--extra-lengths", "1",
+    res = runner.invoke(app, ["eval-length", "tiny-n3", "--problems", "6", "--extra-lengths", "1",
                               "--temperature", "1.0", "--json", str(tmp_path / "cells.json")])
     assert res.exit_code == 0, res.output
     cells = json.loads((tmp_path / "cells.json").read_text())
@@ -28,7 +28,7 @@ def test_eval_length_small(tmp_path):
 
 
 def test_certainty_small(tmp_path):
-    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "4", "--samples", "4", "--source", "ground_truth",
+    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "4", "--problems", "4", "--source", "ground_truth",
                               "--out-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     for f in ("delta_j.md", "delta_j.json", "heatmap.png", "heatmap.html"):
@@ -40,7 +40,7 @@ def test_certainty_small(tmp_path):
 def test_missing_files_give_a_clear_error(tmp_path, random_tiny):
     save_model(random_tiny, CharTokenizer(), tmp_path)
     (tmp_path / "model.safetensors").unlink()
-    res = runner.invoke(app, ["eval-length", str(tmp_path), "--size", "2"])
+    res = runner.invoke(app, ["eval-length", str(tmp_path), "--problems", "2"])
     assert res.exit_code == 2
     assert "is missing model.safetensors" in res.output
     assert "Traceback" not in res.output
@@ -54,6 +54,16 @@ def test_pretrain_rejects_n_below_one(tmp_path, n):
 
 
 def test_certainty_on_digits_too_long_for_context():
-    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "30", "--samples", "2"])
+    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "30", "--problems", "2"])
     assert res.exit_code == 2
     assert "too long for this model" in res.output or "exceed the model's context" in res.output
+
+
+def test_older_option_names_still_work_for_one_release(tmp_path):
+    """eval-length's --size and certainty's --samples are now --problems (as in calibrate)."""
+    res = runner.invoke(app, ["eval-length", "tiny-n3", "--size", "0"])
+    assert res.exit_code == 2 and "--size is now --problems" in res.output and "--problems must be >= 1" in res.output
+    res = runner.invoke(app, ["eval-length", "tiny-n3", "--size", "2", "--problems", "3"])
+    assert res.exit_code == 2 and "--size is the older name of --problems" in res.output
+    res = runner.invoke(app, ["certainty", "tiny-n3", "--digits", "4", "--samples", "0"])
+    assert res.exit_code == 2 and "--samples is now --problems" in res.output

@@ -83,7 +83,7 @@ def test_rl_resume_with_another_config_changes_nothing(tmp_path):
 
     trainer().run(resume=False, until=1)
     before = _files(tmp_path / "rl")
-    with pytest.raises(ValueError, match=r"different config: alpha 5\.0 \(checkpoint\) vs 1\.0 \(now\)"):
+    with pytest.raises(ValueError, match=r"different config: alpha 0\.1 \(checkpoint\) vs 1\.0 \(now\)"):
         trainer(alpha=1.0).run(resume=True)
     assert _files(tmp_path / "rl") == before
     t = trainer(threads=0)  # where it runs may change
@@ -147,7 +147,7 @@ def test_rl_refuses_negative_weights_and_non_finite_numbers(tmp_path, args, need
     (["--extra-lengths", "0"], "--extra-lengths must be >= 1"),
     (["--temperature", "nan"], "--temperature must be a finite number > 0"),
     (["--temperature", "0"], "--temperature must be a finite number > 0"),
-    (["--size", "0"], "--size must be >= 1"),
+    (["--problems", "0"], "--problems must be >= 1"),
     (["--batch-size", "-3"], "--batch-size must be >= 1"),
     (["--seed", "-1"], "--seed must be in [0, 2**32)"),
 ])
@@ -160,7 +160,7 @@ def test_eval_length_refuses_out_of_range_options(tmp_path, args, needle):
 @pytest.mark.parametrize("args,needle", [
     (["--temperature", "nan"], "--temperature must be a finite number > 0"),
     (["--temperature", "-1"], "--temperature must be a finite number > 0"),
-    (["--samples", "0"], "--samples must be >= 1"),
+    (["--problems", "0"], "--problems must be >= 1"),
     (["--digits", "0"], "--digits must be >= 1"),
     (["--source", "mine"], "--source must be generated or ground_truth"),
 ])
@@ -199,7 +199,7 @@ def test_a_damaged_weight_file_gives_a_clear_error(tmp_path, random_tiny):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ValueError, match=f"model folder {folder}: cannot load"):
         load_model(folder)
-    res = runner.invoke(app, ["eval-length", str(folder), "--size", "2", "--json", str(tmp_path / "c.json")])
+    res = runner.invoke(app, ["eval-length", str(folder), "--problems", "2", "--json", str(tmp_path / "c.json")])
     _one_line_error(res, str(folder))
     assert not (tmp_path / "c.json").exists()
     res = runner.invoke(app, ["rl", "--model", str(folder), "--out", str(tmp_path / "rl")])

@@ -134,13 +134,13 @@ temperature_option = mostly(st.sampled_from(["1", "0.5", "1e-300"]) | st.floats(
        sampled=st.booleans())
 def test_eval_length_options(size, extra, max_digits, temperature, batch, seed, sampled):
     t = float(temperature)
-    invalid = [name for name, bad in [("--size", size < 1), ("--extra-lengths", extra < 1),
+    invalid = [name for name, bad in [("--problems", size < 1), ("--extra-lengths", extra < 1),
                                       ("--max-digits", max_digits < 0), ("--batch-size", batch < 1),
                                       ("--seed", seed < 0), ("--temperature", sampled and not 0 < t < float("inf"))]
                if bad]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cells.json"
-        res = runner.invoke(app, ["eval-length", "tiny-n3", f"--size={size}", f"--extra-lengths={extra}",
+        res = runner.invoke(app, ["eval-length", "tiny-n3", f"--problems={size}", f"--extra-lengths={extra}",
                                   f"--max-digits={max_digits}", f"--temperature={temperature}",
                                   f"--batch-size={batch}", f"--seed={seed}", "--sampled" if sampled else "--no-sampled",
                                   "--json", str(out)])
@@ -160,12 +160,12 @@ def test_eval_length_options(size, extra, max_digits, temperature, batch, seed, 
        max_digits=mostly(st.sampled_from([0, 2]), st.just(-1)))
 def test_certainty_options(digits, samples, temperature, source, max_digits):
     t = float(temperature)
-    invalid = [name for name, bad in [("--digits", digits < 1), ("--samples", samples < 1),
+    invalid = [name for name, bad in [("--digits", digits < 1), ("--problems", samples < 1),
                                       ("--temperature", not 0 < t < float("inf")),
                                       ("--source", source == "gold"), ("--max-digits", max_digits < 0)] if bad]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "c"
-        res = runner.invoke(app, ["certainty", "tiny-n3", f"--digits={digits}", f"--samples={samples}",
+        res = runner.invoke(app, ["certainty", "tiny-n3", f"--digits={digits}", f"--problems={samples}",
                                   f"--temperature={temperature}", f"--source={source}", f"--max-digits={max_digits}",
                                   "--out", str(out)])
         if invalid:
@@ -310,7 +310,7 @@ def test_damaged_model_and_checkpoint_folders(pretrain_run, how):
         # files a model folder is made of: damage to the others leaves the model as it was)
         if how[0] in MODEL_FILES[:4]:
             table = Path(tmp) / "cells.json"
-            res = runner.invoke(app, ["eval-length", str(ckpt), "--size", "1", "--no-sampled", "--max-digits", "1",
+            res = runner.invoke(app, ["eval-length", str(ckpt), "--problems", "1", "--no-sampled", "--max-digits", "1",
                                       "--extra-lengths", "1", "--json", str(table)])
             if res.exit_code == 0:
                 assert len(json.loads(table.read_text())) == 4

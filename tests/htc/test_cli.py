@@ -21,7 +21,7 @@ def test_evaluate_pred_and_proba(tmp_path):
     tax, gold = setup(tmp_path)
     out = tmp_path / "r.json"
     res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--pred", str(gold),
-                              "--out", str(out)])
+                              "--json", str(out)])
     assert res.exit_code == 0, res.output
     figures = json.loads(out.read_text())["metrics"]
     assert figures["h_micro_f"] == 1.0 and figures["flat_macro_f"] == 1.0
@@ -30,7 +30,7 @@ def test_evaluate_pred_and_proba(tmp_path):
     np.save(proba, np.array([[.9, .1, .8, .1], [.2, .8, .1, .1], [.7, .3, .4, .3]]))
     for decoder in ("top_down", "optimal_hf", "argmax_leaf"):
         res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--proba",
-                                  str(proba), "--decoder", decoder, "--out", str(out)])
+                                  str(proba), "--decoder", decoder, "--json", str(out)])
         assert res.exit_code == 0, res.output
         assert "hF1-AUC" in res.output
     assert json.loads(out.read_text())["meta"]["decoder"] == "argmax_leaf"
@@ -59,11 +59,11 @@ def test_evaluate_refuses_empty_files(tmp_path):
     empty.write_text("")
     out = tmp_path / "r.json"
     res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(empty), "--pred",
-                              str(empty), "--out", str(out)])
+                              str(empty), "--json", str(out)])
     assert res.exit_code == 2 and f"{empty}: no documents" in res.output, res.output
     assert "nan" not in res.output and not out.exists()
     res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--pred",
-                              str(empty), "--out", str(out)])
+                              str(empty), "--json", str(out)])
     assert res.exit_code == 2 and f"{empty}: 0 documents but {gold} has 3" in res.output
     assert not out.exists()
 
@@ -119,7 +119,7 @@ def test_train_predict_evaluate_agree(tmp_path):
     assert "Traceback" not in res.output and not (out / "pred_empty").exists()
     res = runner.invoke(app, ["evaluate", "-t", str(data / "toy.taxonomy"), "--gold",
                               str(data / "toy_test.json"), "--pred",
-                              str(out / "pred" / "pred_pred.jsonl"), "--out", str(out / "ev.json")])
+                              str(out / "pred" / "pred_pred.jsonl"), "--json", str(out / "ev.json")])
     assert res.exit_code == 0, res.output
     ev = json.loads((out / "ev.json").read_text())["metrics"]
     assert ev["h_micro_f"] == result["test"]["h_micro_f"]
@@ -190,7 +190,7 @@ def test_evaluate_tune_threshold_picks_the_dev_best_and_decodes_test_with_it(tmp
     out = tmp_path / "r.json"
     for decoder, metric in (("top_down", "h_micro_f"), ("threshold", "h_leaf_f")):
         res = runner.invoke(app, evaluate_args(f, "--decoder", decoder, "--metric", metric,
-                                               "--out", str(out)))
+                                               "--json", str(out)))
         assert res.exit_code == 0, res.output
         best = tune_threshold(p_dev, y_dev, tax, metric=metric, method=decoder)
         assert best.threshold != 0.5  # the test would not tell tuned from default otherwise
@@ -217,7 +217,7 @@ def test_evaluate_tune_beta_of_optimal_decoders(tmp_path):
     tax, y_dev, p_dev, y_test, p_test, f = tuning_files(tmp_path)
     out = tmp_path / "r.json"
     res = runner.invoke(app, evaluate_args(f, "--decoder", "optimal_hf", "--metric", "h_macro_f",
-                                           "--out", str(out)))
+                                           "--json", str(out)))
     assert res.exit_code == 0, res.output
     scores = [METRICS["h_macro_f"](y_dev, decode(p_dev, tax, "optimal_hf", beta=b), tax)
               for b in BETA_GRID]
@@ -234,11 +234,11 @@ def test_evaluate_tune_beta_of_optimal_decoders(tmp_path):
 def test_evaluate_tune_errors_are_one_line(tmp_path):
     *_, f = tuning_files(tmp_path)
     out = tmp_path / "r.json"
-    base = ["evaluate", "-t", str(f["tax"]), "--gold", str(f["test"]), "--out", str(out)]
+    base = ["evaluate", "-t", str(f["tax"]), "--gold", str(f["test"]), "--json", str(out)]
     cases = [
         ([*base, "--proba", str(f["test_p"]), "--tune-on", str(f["dev"])],
          "--tune-on DEV_GOLD.jsonl and --tune-proba DEV_PROBA.npy go together"),
-        (evaluate_args(f, "--out", str(out))[:-4] + ["--tune-proba", str(f["test_p"])],
+        (evaluate_args(f, "--json", str(out))[:-4] + ["--tune-proba", str(f["test_p"])],
          f"{f['test_p']}: shape (80, 39), expected (120, 39) = (documents in {f['dev']}, "
          "taxonomy labels)"),
         (evaluate_args(f, "--metric", "accuracy"),

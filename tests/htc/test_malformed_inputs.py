@@ -151,7 +151,7 @@ def test_taxonomy_files_on_the_command_line(raw):
         tax, gold = write(folder, "labels.taxonomy", raw), gold_file(folder)
         out = folder / "figures.json"
         res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--pred",
-                                  str(gold), "--out", str(out)])
+                                  str(gold), "--json", str(out)])
         if check_cli(res, [f"{tax}:", f"{gold}:"], [out]):
             assert json.loads(out.read_text())["metrics"]["h_micro_f"] == 1.0
         res = runner.invoke(app, ["stats", "-t", str(tax), str(gold)])
@@ -265,7 +265,7 @@ def test_jsonl_data_on_the_command_line(raw, role):
         other = fuzzed if role == "--gold" else gold_file(folder)
         out = folder / "figures.json"
         res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(other), "--pred",
-                                  str(fuzzed), "--out", str(out)])
+                                  str(fuzzed), "--json", str(out)])
         if check_cli(res, [f"{fuzzed}:", f"{other}:"], [out]):
             figures = json.loads(out.read_text())["metrics"]
             assert 0.0 <= figures["h_micro_f"] <= 1.0
@@ -365,7 +365,7 @@ def test_probability_matrices_on_the_command_line(raw, role):
         out = folder / "figures.json"
         res = runner.invoke(app, ["evaluate", "-t", str(tax), "--gold", str(gold), "--proba",
                                   str(proba), "--tune-on", str(gold), "--tune-proba", str(tune),
-                                  "--out", str(out)])
+                                  "--json", str(out)])
         if check_cli(res, [f"{fuzzed}: "], [out]):
             assert json.loads(out.read_text())["meta"]["documents"] == 3
 

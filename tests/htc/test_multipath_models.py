@@ -126,7 +126,7 @@ def test_evaluate_writes_the_resolved_decoder_into_its_json(tmp_path):
     np.save(tmp_path / "proba.npy", proba)
     out = tmp_path / "figures.json"
     res = CliRunner().invoke(app, ["evaluate", "-t", str(tax_file), "--gold", str(gold), "--proba",
-                                   str(tmp_path / "proba.npy"), "--decoder", "optimal", "--out",
+                                   str(tmp_path / "proba.npy"), "--decoder", "optimal", "--json",
                                    str(out)])
     assert res.exit_code == 0, res.output
     assert "decoder optimal → optimal_hf_multi (multi-path marginals" in res.output
@@ -135,7 +135,7 @@ def test_evaluate_writes_the_resolved_decoder_into_its_json(tmp_path):
     assert meta["decoder_resolved"]["resolved"] == "optimal_hf_multi"
     assert meta["decoder_resolved"]["multi_path_share"] == 1.0
     res = CliRunner().invoke(app, ["evaluate", "-t", str(tax_file), "--gold", str(gold), "--proba",
-                                   str(tmp_path / "proba.npy"), "--decoder", "top_down", "--out",
+                                   str(tmp_path / "proba.npy"), "--decoder", "top_down", "--json",
                                    str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["meta"]["decoder_resolved"] == {"requested": "top_down",

@@ -192,15 +192,15 @@ def test_evaluate_refuses_a_special_file_and_writes_through_a_link(tmp_path):
         writable_target("/dev/full")
     fifo = tmp_path / "pipe"  # a special file of the test's own
     os.mkfifo(fifo)
-    _error(runner.invoke(app, [*args, "--out", str(fifo)]), f"{fifo}: not a regular file (a named pipe)")
+    _error(runner.invoke(app, [*args, "--json", str(fifo)]), f"{fifo}: not a regular file (a named pipe)")
     assert fifo.is_fifo()
     target = tmp_path / "figures.json"
     target.write_text("{}")
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    assert runner.invoke(app, [*args, "--out", str(link)]).exit_code == 0
+    assert runner.invoke(app, [*args, "--json", str(link)]).exit_code == 0
     assert link.is_symlink() and "metrics" in json.loads(target.read_text())
-    _error(runner.invoke(app, [*args, "--out", str(tmp_path)]), "not a regular file (a folder)")
+    _error(runner.invoke(app, [*args, "--json", str(tmp_path)]), "not a regular file (a folder)")
     with pytest.raises(ValueError, match="not a regular file"):
         save_npy_atomic(fifo, np.zeros(3))
     assert fifo.is_fifo()
