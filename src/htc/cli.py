@@ -484,6 +484,7 @@ def _launching(name: str, out: Path, address, cpus_per_run, mem_gb, partition, t
 
 @app.command("multipath-study")
 @friendly_errors
+@run_folder_command("htc multipath-study")
 def multipath_study(
     seeds: int = typer.Option(5, help="number of seeds (a new tree and generator per seed)"),
     out: Path = typer.Option(Path("runs/htc-multipath"), help="report folder"),

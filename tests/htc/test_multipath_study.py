@@ -42,6 +42,14 @@ def test_multipath_study_cli_writes_a_report_where_the_multi_path_decoder_wins(t
     oracle = json.loads((out / "results.json").read_text())["runs"][0]["models"]["oracle"]
     best = max(DECODERS, key=lambda d: oracle[d]["h_samples_f"])
     assert best == "optimal_hf_multi", {d: oracle[d]["h_samples_f"] for d in DECODERS}
+    assert json.loads((out / "run.json").read_text())["kind"] == "htc multipath-study"
+
+
+def test_multipath_study_refuses_another_commands_folder(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"encoder": "tfidf", "loss": "bce"}))
+    res = CliRunner().invoke(app, ["multipath-study", "--seeds", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "holds a `htc train` run" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
 
 
 def test_multipath_study_config_is_validated():
