@@ -59,14 +59,14 @@ def test_load_hwv_in_a_fresh_clone(clone):
 
 @pytest.mark.slow
 def test_demo_and_one_reproduce_seed_in_a_fresh_clone(clone):
-    """The demo, then htc reproduce on TF-IDF features with one seed of 3 epochs (about a minute on 2 cores)."""
+    """About 3 min on 2 cores: the demo, then htc reproduce on TF-IDF features with one seed."""
     demo = _run(clone, "-m", "htc.demo", "--out", "runs/demo-htc")
     assert "HWV from" in demo.stdout and "bundled" in demo.stdout
     res = json.loads((clone / "runs/demo-htc/results.json").read_text())
     assert res["dataset"] == "HWV" and Path(res["folder"]).is_relative_to(clone)
     # the kNN model scores far above chance on HWV (0.002 was the synthetic stand-in's figure)
     assert max(r["h_micro_f"] for r in res["decoders"].values()) > 0.3
-    _run(clone, "-m", "htc.cli", "reproduce", "--encoder", "tfidf", "--seeds", "1", "--epochs", "3", "--jobs", "2",
+    _run(clone, "-m", "htc.cli", "reproduce", "--encoder", "tfidf", "--seeds", "1", "--jobs", "2",
          "--out", "runs/htc-reproduce")
     report = (clone / "runs/htc-reproduce/report.md").read_text()
     assert "test 2003" in report or "2003" in report
