@@ -132,7 +132,7 @@ def test_sizes_agree_with_the_model():
 def test_an_existing_checkpoint_needs_resume(tmp_path, command, marker):
     (tmp_path / "checkpoint").mkdir() if marker == "checkpoint" else (tmp_path / marker).write_bytes(b"")
     res = runner.invoke(app, [command, "--out", str(tmp_path), "--steps" if command == "pretrain" else "--episodes",
-                              "1"])
+                              "1" if command == "pretrain" else "32"])
     assert res.exit_code == 2 and "add --resume to continue it" in res.output
 
 
