@@ -45,7 +45,7 @@ FIGURES: dict[str, tuple[str, str, tuple[str, ...]]] = {
          r"1,600 episodes \((?P<v>[\d.–]+) min per run\)")),
     "pretraining: tiny-n3 (N = 3) training time on 2 threads (min)": (
         "docs/critkl-results.md", "33",
-        (r"about " + NUM + r" min for 1,500 steps", r"take about " + NUM + r" min", r"about " + NUM
+        (r"about " + NUM + r" min for 1,500 steps", r"the same 1,500 steps take about " + NUM + r" min", r"about " + NUM
          + r" min of training for N = 3", r"about \d+ min \(" + NUM + r" of training")),
     "htc: the paper's training epochs (the official configs' end_epoch)": (
         "docs/htc-results.md", "20",
