@@ -246,7 +246,17 @@ def markdown(cfg: MultipathStudyConfig, runs: list[dict], summary: dict, wall: f
                      f"{v['wins']}/{v['seeds']} seeds).")
     lines += ["", "## Per-document hF1 and micro-hF1", "",
               "| model | decoder | per-document hF1 | micro-hF1 |", "|---|---|---|---|"]
-    for m in MODELS:
+    lines += _decoder_rows(summary, MODELS)
+    lines += ["", "![per-document hF1 and micro-hF1 by decoder](multipath.png)", "",
+              "Raw figures: [results.json](results.json).", ""]
+    return "\n".join(lines)
+
+
+def _decoder_rows(summary: dict, models) -> list[str]:
+    """Markdown rows ``| model | decoder | per-document hF1 | micro-hF1 |``, each model's best decoder
+    on per-document hF1 in bold."""
+    lines = []
+    for m in models:
         best = max(DECODERS, key=lambda d: summary[m][d]["h_samples_f"][0])
         for d in DECODERS:
             cells = []
@@ -255,9 +265,7 @@ def markdown(cfg: MultipathStudyConfig, runs: list[dict], summary: dict, wall: f
                 cell = f"{mean:.4f} ± {half:.4f}"
                 cells.append(f"**{cell}**" if k == "h_samples_f" and d == best else cell)
             lines.append(f"| {m} | {d} | {cells[0]} | {cells[1]} |")
-    lines += ["", "![per-document hF1 and micro-hF1 by decoder](multipath.png)", "",
-              "Raw figures: [results.json](results.json).", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def run(cfg: MultipathStudyConfig, console: Console) -> dict:
@@ -388,15 +396,7 @@ def markdown_real(cfg: MultipathStudyConfig, info: dict, runs: list[dict], summa
                      f"hF1 ({verdict}; ahead on {v['wins']}/{v['seeds']} seeds).")
     lines += ["", "## Per-document hF1 and micro-hF1", "",
               "| model (loss) | decoder | per-document hF1 | micro-hF1 |", "|---|---|---|---|"]
-    for m in models:
-        best = max(DECODERS, key=lambda d: summary[m][d]["h_samples_f"][0])
-        for d in DECODERS:
-            cells = []
-            for k in METRICS:
-                mean, half = summary[m][d][k]
-                cell = f"{mean:.4f} ± {half:.4f}"
-                cells.append(f"**{cell}**" if k == "h_samples_f" and d == best else cell)
-            lines.append(f"| {m} | {d} | {cells[0]} | {cells[1]} |")
+    lines += _decoder_rows(summary, models)
     fits = {m: np.mean([r["models"][m]["fit"]["seconds"] for r in runs]) for m in models}
     lines += ["", "Fit time per model (mean over seeds, 2 shared cores): "
               + ", ".join(f"{m} {s:.0f} s" for m, s in fits.items()) + ".", "",
